@@ -1,0 +1,172 @@
+"""Agent files: a safetensors weight file plus a JSON model card.
+
+``<stem>.safetensors`` holds the Q-network's ``state_dict``; ``<stem>.json`` holds the
+:class:`ModelCard`. Loading never unpickles anything: it checks that both files exist, that
+the weights' sha256 matches the card, and that every tensor has the shape of the network the
+card describes, and names the offending file otherwise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from paperlib.atomic import atomic_path, write_json
+from paperlib.games import get_game
+from paperlib.networks import build_network
+from paperlib.paths import AGENTS_DIR
+from paperlib.provenance import __version__, git_commit, sha256_file
+
+class AgentFileError(RuntimeError):
+    """An agent file is missing, corrupted or inconsistent with its model card."""
+
+
+@dataclass
+class Evaluation:
+    """Unclipped evaluation returns (the paper's protocol: 10 episodes, no training wrappers)."""
+
+    mean: float
+    """Mean return."""
+    std: float
+    """Population standard deviation of the returns."""
+    episodes: int
+    """Number of episodes."""
+    returns: list[float]
+    """Every episode's return."""
+    seed: int
+    """Environment seed of the evaluation."""
+    epsilon: float
+    """Exploration rate during evaluation."""
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to rebuild, trust and cite one agent."""
+
+    game: str
+    """Game name (see :mod:`paperlib.games`)."""
+    method: str
+    """Training method: ``"ddqn"`` or ``"sa-ddqn"``."""
+    network: str
+    """Network name (see :data:`paperlib.networks.NETWORKS`)."""
+    frame_stack: int
+    """Frames per observation."""
+    actions: list[str]
+    """Action set; index = network output."""
+    preprocessing: dict[str, Any]
+    """Frameskip, max-pool, no-op starts, crop shift, frame size."""
+    env_steps: int
+    """Agent steps (4 frames each) trained."""
+    updates: int
+    """Gradient updates performed."""
+    cpu_hours: float
+    """Process CPU time spent training, in hours (all threads)."""
+    gpu_hours: float
+    """Wall time spent on a GPU, in hours."""
+    seed: int
+    """Training seed."""
+    sha256: str = ""
+    """sha256 of the safetensors weight file (filled by :func:`save_agent`)."""
+    evaluation: Evaluation | None = None
+    """Latest evaluation (``paperlib evaluate``), if any."""
+    training_config: dict[str, Any] = field(default_factory=dict)
+    """The trainer's configuration."""
+    paperlib_version: str = __version__
+    """paperlib version that wrote the card."""
+    git_commit: str = ""
+    """Git commit of the code that wrote the card."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown model card fields: {sorted(unknown)}")
+        data = dict(data)
+        if data.get("evaluation") is not None:
+            data["evaluation"] = Evaluation(**data["evaluation"])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def agent_paths(stem: str | Path) -> tuple[Path, Path]:
+    """(weights, card) paths for an agent stem such as ``data/agents/pong-ddqn``."""
+    stem = Path(stem)
+    if stem.suffix in (".safetensors", ".json"):
+        stem = stem.with_suffix("")
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_agent(stem: str | Path, network: torch.nn.Module, card: ModelCard) -> ModelCard:
+    """Write weights and card atomically; returns the card with ``sha256`` and ``git_commit`` filled."""
+    weights_path, card_path = agent_paths(stem)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()}
+    with atomic_path(weights_path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    card = dataclasses.replace(card, sha256=sha256_file(weights_path), git_commit=git_commit(), paperlib_version=__version__)
+    write_json(card_path, card.to_dict())
+    return card
+
+
+def read_card(stem: str | Path) -> ModelCard:
+    """Read and validate a model card, with a clear error naming the file if it is missing or malformed."""
+    weights_path, card_path = agent_paths(stem)
+    if not card_path.exists():
+        raise AgentFileError(
+            f"model card {card_path} not found. An agent is a pair {weights_path.name} + {card_path.name}; "
+            f"train one with `paperlib train --game GAME --agent-out {card_path.with_suffix('')}` "
+            f"or copy an existing pair into {card_path.parent}/"
+        )
+    try:
+        return ModelCard.from_dict(json.loads(card_path.read_text()))
+    except (ValueError, TypeError) as err:
+        raise AgentFileError(f"model card {card_path} is corrupted or malformed: {err}") from err
+
+
+def update_card(stem: str | Path, **changes: Any) -> ModelCard:
+    """Rewrite selected fields of an existing card atomically (weights untouched)."""
+    card = dataclasses.replace(read_card(stem), **changes)
+    write_json(agent_paths(stem)[1], card.to_dict())
+    return card
+
+
+def load_agent(stem: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, ModelCard]:
+    """Load an agent, checking existence, sha256 and tensor shapes; returns (network in eval mode, card)."""
+    weights_path, card_path = agent_paths(stem)
+    card = read_card(stem)
+    if not weights_path.exists():
+        raise AgentFileError(f"weight file {weights_path} not found (its model card {card_path} exists); "
+                             "restore it from git or retrain the agent")
+    digest = sha256_file(weights_path)
+    if digest != card.sha256:
+        raise AgentFileError(f"weight file {weights_path} is corrupted or was replaced: sha256 {digest[:12]}... "
+                             f"does not match {card.sha256[:12]}... in {card_path}")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise AgentFileError(f"weight file {weights_path} cannot be read as safetensors: {err}") from err
+    network = build_network(card.network, card.frame_stack, len(card.actions))
+    expected = network.state_dict()
+    if set(tensors) != set(expected):
+        raise AgentFileError(f"weight file {weights_path} does not hold a {card.network} network: "
+                             f"missing {sorted(set(expected) - set(tensors))}, extra {sorted(set(tensors) - set(expected))}")
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise AgentFileError(f"weight file {weights_path}: tensor {name} has shape {tuple(tensor.shape)}, "
+                                 f"the card's network needs {tuple(expected[name].shape)}")
+    network.load_state_dict({k: v.float() for k, v in tensors.items()})
+    get_game(card.game)
+    return network.to(device).eval(), card
+
+
+def list_agents(directory: str | Path = AGENTS_DIR) -> list[Path]:
+    """Stems of every agent (card present) in ``directory``, sorted."""
+    return sorted(p.with_suffix("") for p in Path(directory).glob("*.json"))

@@ -1,0 +1,43 @@
+"""On-disk cache of expensive intermediate results.
+
+An entry is keyed by the sha256 of a canonical JSON of (name, parameters, agent sha256s,
+paperlib version); changing any of them computes afresh. Values are dictionaries of numpy
+arrays stored as ``.npz`` (read with ``allow_pickle=False``) plus a ``.json`` with the
+key's content and provenance; both are written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from paperlib.atomic import atomic_path, write_json
+from paperlib.paths import CACHE_DIR
+from paperlib.provenance import __version__, git_commit, package_versions
+
+
+def cache_key(name: str, params: dict[str, Any], agent_hashes: list[str]) -> str:
+    """Hex key of one cached computation."""
+    content = {"name": name, "params": params, "agents": sorted(agent_hashes), "paperlib": __version__}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def cached(name: str, params: dict[str, Any], agent_hashes: list[str], compute: Callable[[], dict[str, np.ndarray]],
+           cache_dir: str | Path = CACHE_DIR) -> dict[str, np.ndarray]:
+    """Return the cached arrays for this key, computing and storing them on a miss."""
+    key = cache_key(name, params, agent_hashes)
+    folder = Path(cache_dir) / name
+    data_path, meta_path = folder / f"{key}.npz", folder / f"{key}.json"
+    if data_path.exists() and meta_path.exists():
+        with np.load(data_path, allow_pickle=False) as stored:
+            return {k: stored[k] for k in stored.files}
+    result = {k: np.asarray(v) for k, v in compute().items()}
+    with atomic_path(data_path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **result)
+    write_json(meta_path, {"name": name, "params": params, "agents": sorted(agent_hashes),
+                           "git_commit": git_commit(), "versions": package_versions()})
+    return result

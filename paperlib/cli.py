@@ -1,0 +1,139 @@
+"""The ``paperlib`` command: train, evaluate, list agents, reproduce the book's notebooks."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from paperlib.configdoc import add_config_options, config_from_args
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(Fraction(text))
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from paperlib.ddqn import DDQNConfig, DDQNTrainer
+
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    base = None
+    if args.resume:
+        if run_dir is None:
+            raise SystemExit("--resume needs --run-dir (the folder of the run to continue)")
+        config_path = run_dir / "config.json"
+        if not config_path.exists():
+            raise SystemExit(f"cannot resume: {config_path} not found; start a new run without --resume")
+        base = json.loads(config_path.read_text())
+    elif not hasattr(args, "game"):
+        raise SystemExit("--game is required for a new run (e.g. --game pong)")
+    config = config_from_args(DDQNConfig, args, base)
+    run_dir = run_dir or Path("runs") / f"{config.game.lower()}-ddqn"
+    trainer = DDQNTrainer(config, run_dir, resume=args.resume, agent_out=args.agent_out, device=args.device)
+    card = trainer.train()
+    print(f"agent written to {trainer.agent_out}.safetensors (+ .json): {card.env_steps} steps, {card.updates} updates, "
+          f"{card.cpu_hours:.2f} CPU-hours")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from paperlib.agents import load_agent, update_card
+    from paperlib.evaluate import evaluate_network
+
+    network, card = load_agent(args.agent)
+    result = evaluate_network(network, card.game, episodes=args.episodes, seed=args.seed, epsilon=args.epsilon,
+                              frame_stack=card.frame_stack)
+    print(f"{card.game} {card.method}: {result.mean:.2f} +- {result.std:.2f} over {result.episodes} episodes "
+          f"(returns {result.returns})")
+    if not args.dry_run:
+        update_card(args.agent, evaluation=result)
+        print(f"evaluation written into {Path(args.agent).with_suffix('.json')}")
+
+
+def _cmd_agents(args: argparse.Namespace) -> None:
+    from paperlib.agents import list_agents, read_card
+
+    stems = list_agents(args.dir)
+    if not stems:
+        print(f"no agents in {args.dir}; train one with `paperlib train --game pong`")
+    for stem in stems:
+        card = read_card(stem)
+        score = f"{card.evaluation.mean:.1f} +- {card.evaluation.std:.1f}" if card.evaluation else "not evaluated"
+        print(f"{stem.name:28s} {card.game:12s} {card.method:8s} {card.env_steps:>10d} steps  "
+              f"{card.cpu_hours:6.2f} CPU-h  {score}")
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> None:
+    from paperlib.reproduce import load_notebook_specs, run_notebooks
+
+    specs = load_notebook_specs()
+    if args.list:
+        for spec in specs:
+            print(f"{spec.name:20s} {spec.title}")
+        return
+    run_notebooks(specs, quick=args.quick, only=args.only, output_dir=args.output_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from paperlib.agents import AGENTS_DIR
+    from paperlib.ddqn import DDQNConfig
+
+    parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a DDQN agent (resumable)",
+                                description="Train a DDQN agent. Ctrl-C checkpoints; --resume continues.")
+    train.add_argument("--run-dir", help="folder of the run (default: runs/<game>-ddqn)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    train.add_argument("--agent-out", help="agent stem to (re)write at every checkpoint (default: <run-dir>/agent)")
+    train.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_config_options(train, DDQNConfig)
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate an agent and record the result in its model card",
+                                   description="Play N episodes (no training wrappers, 108k-frame cap) and record "
+                                               "mean and std of the unclipped return in the model card.")
+    evaluate.add_argument("--agent", required=True, help="agent stem, e.g. data/agents/pong-ddqn")
+    evaluate.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default: 10, as in the paper)")
+    evaluate.add_argument("--seed", type=int, default=0, help="environment seed (default: 0)")
+    evaluate.add_argument("--epsilon", type=_probability, default=0.0, help="exploration rate (default: 0, greedy)")
+    evaluate.add_argument("--dry-run", action="store_true", help="print the result without writing the model card")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    agents = commands.add_parser("agents", help="list agents and their scores")
+    agents.add_argument("--dir", default=str(AGENTS_DIR), help="agents folder (default: data/agents)")
+    agents.set_defaults(func=_cmd_agents)
+
+    reproduce = commands.add_parser("reproduce", help="execute the book's notebooks with papermill",
+                                    description="Execute every notebook with its default (or quick) parameters; "
+                                                "figures and tables go to data/results/, executed notebooks to book/executed/.")
+    reproduce.add_argument("--quick", action="store_true", help="use the quick parameter sets (for CI)")
+    reproduce.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
+    reproduce.add_argument("--list", action="store_true", help="list the notebooks and exit")
+    reproduce.add_argument("--output-dir", type=Path, help="where executed notebooks go "
+                                                           "(default: book/executed, or _build/quick/notebooks with --quick)")
+    reproduce.set_defaults(func=_cmd_reproduce)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

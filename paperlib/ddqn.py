@@ -1,0 +1,315 @@
+"""Double DQN (van Hasselt et al. 2016) with n-step returns, uint8 replay and resumable runs.
+
+Target (van Hasselt et al. 2016, Eq. 4, with an n-step return):
+
+    y = R_t^(n) + gamma^m (1 - done) Q_target(s_{t+m}, argmax_a Q_online(s_{t+m}, a))
+
+Loss: Huber between Q_online(s_t, a_t) and y; optimiser Adam. A run lives in a folder:
+``checkpoint.safetensors`` (networks, optimiser, random states and the JSON run state as
+metadata, written atomically every ``checkpoint_every`` steps and on SIGINT/SIGTERM),
+``learning_curve.csv`` (one row per finished training episode) and ``config.json``.
+``resume=True`` continues the step count, schedule and optimiser; the replay buffer is refilled.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from paperlib.agents import ModelCard, save_agent
+from paperlib.atomic import atomic_path, write_json, write_text
+from paperlib.envs import AtariEnvs, EnvConfig
+from paperlib.games import get_game
+from paperlib.networks import NETWORKS, build_network
+from paperlib.preprocess import to_network_input
+from paperlib.progress import Progress
+from paperlib.replay import ReplayBuffer
+from paperlib.schedules import linear_epsilon
+
+CURVE_FIELDS = ("env_step", "episode_return", "episode_length", "epsilon", "loss", "wall_seconds")
+
+
+@dataclass(frozen=True)
+class DDQNConfig:
+    """Hyper-parameters of a DDQN run (defaults: a CPU-friendly n-step variant of the Nature recipe)."""
+
+    game: str
+    """Game name from :data:`paperlib.games.GAMES`."""
+    total_steps: int = 2_000_000
+    """Agent steps (summed over environments) to train for."""
+    network: str = "dueling"
+    """Q-network architecture (see :data:`paperlib.networks.NETWORKS`)."""
+    frame_stack: int = 1
+    """Frames per observation (1 as in the SA-DQN agents)."""
+    num_envs: int = 4
+    """Parallel emulators."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions."""
+    learning_starts: int = 20_000
+    """Transitions in the buffer before updates begin (also after a resume)."""
+    batch_size: int = 32
+    """Minibatch size."""
+    train_every: int = 4
+    """Agent steps per gradient update."""
+    n_step: int = 3
+    """Length of the multi-step return."""
+    gamma: float = 0.99
+    """Discount factor."""
+    lr: float = 1e-4
+    """Adam learning rate."""
+    adam_eps: float = 1.5e-4
+    """Adam epsilon."""
+    grad_clip: float = 10.0
+    """Gradient norm clip."""
+    target_update: int = 8_000
+    """Agent steps between target-network syncs."""
+    eps_start: float = 1.0
+    """Initial exploration rate."""
+    eps_end: float = 0.01
+    """Final exploration rate."""
+    eps_decay_steps: int = 250_000
+    """Agent steps over which epsilon decays linearly."""
+    checkpoint_every: int = 50_000
+    """Agent steps between checkpoints (and agent exports)."""
+    seed: int = 0
+    """Seed of environments, network initialisation, exploration and sampling."""
+    torch_threads: int = 0
+    """CPU threads for torch (0: torch's default)."""
+
+    def __post_init__(self) -> None:
+        get_game(self.game)
+        if self.network not in NETWORKS:
+            raise ValueError(f"unknown network {self.network!r}; choose one of {', '.join(NETWORKS)}")
+        for name in ("total_steps", "num_envs", "frame_stack", "buffer_size", "batch_size", "train_every",
+                     "n_step", "target_update", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("learning_starts", "eps_decay_steps", "torch_threads", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("eps_start", "eps_end", "gamma"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.lr <= 0 or self.adam_eps <= 0 or self.grad_clip <= 0:
+            raise ValueError("lr, adam_eps and grad_clip must be positive")
+        if self.learning_starts > self.buffer_size:
+            raise ValueError(f"learning_starts ({self.learning_starts}) cannot exceed buffer_size ({self.buffer_size})")
+
+
+def double_dqn_targets(q_online_next: torch.Tensor, q_target_next: torch.Tensor, returns: torch.Tensor,
+                       discounts: torch.Tensor, dones: torch.Tensor) -> torch.Tensor:
+    """Double-DQN n-step targets: the online network picks the action, the target network values it."""
+    best = q_online_next.argmax(dim=1, keepdim=True)
+    bootstrap = q_target_next.gather(1, best).squeeze(1)
+    return returns + discounts * (1.0 - dones) * bootstrap
+
+
+@dataclass
+class RunState:
+    """Counters saved with every checkpoint."""
+
+    env_step: int = 0
+    updates: int = 0
+    episodes: int = 0
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    resumes: int = 0
+
+
+class DDQNTrainer:
+    """Trains one DDQN agent in ``run_dir``; call :meth:`train`."""
+
+    def __init__(self, config: DDQNConfig, run_dir: str | Path, resume: bool = False,
+                 agent_out: str | Path | None = None, device: str | None = None, progress: bool = True) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.agent_out = Path(agent_out) if agent_out else self.run_dir / "agent"
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.show_progress = progress
+        self.checkpoint_path = self.run_dir / "checkpoint.safetensors"
+        self.curve_path = self.run_dir / "learning_curve.csv"
+        if resume and not self.checkpoint_path.exists():
+            raise FileNotFoundError(f"cannot resume: no checkpoint at {self.checkpoint_path}; start without --resume")
+        if not resume and self.checkpoint_path.exists():
+            raise FileExistsError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another run dir")
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+        torch.manual_seed(config.seed)
+        spec = get_game(config.game)
+        self.spec = spec
+        self.online = build_network(config.network, config.frame_stack, spec.n_actions).to(self.device)
+        self.target = build_network(config.network, config.frame_stack, spec.n_actions).to(self.device)
+        self.target.load_state_dict(self.online.state_dict())
+        # the fused kernel is ~15x faster than the default per-tensor loop on CPU
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
+        self.rng = np.random.default_rng(config.seed)
+        self.state = RunState()
+        if resume:
+            self._load_checkpoint()
+        self._stop_requested = False
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _save_checkpoint(self) -> None:
+        tensors = {f"online.{k}": v.detach().cpu() for k, v in self.online.state_dict().items()}
+        tensors.update({f"target.{k}": v.detach().cpu() for k, v in self.target.state_dict().items()})
+        for index, slots in self.optimizer.state_dict()["state"].items():
+            tensors.update({f"optim.{index}.{name}": torch.as_tensor(v).detach().cpu().reshape(-1) if name == "step"
+                            else v.detach().cpu() for name, v in slots.items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        meta = {"run_state": json.dumps(dataclasses.asdict(self.state)),
+                "numpy_rng": json.dumps(self.rng.bit_generator.state),
+                "config": json.dumps(dataclasses.asdict(self.config))}
+        with atomic_path(self.checkpoint_path) as tmp:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+
+    def _load_checkpoint(self) -> None:
+        with safe_open(str(self.checkpoint_path), framework="pt") as handle:
+            meta = handle.metadata()
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        saved = json.loads(meta["config"])
+        for key in ("game", "network", "frame_stack"):
+            if saved[key] != getattr(self.config, key):
+                raise ValueError(f"checkpoint {self.checkpoint_path} was trained with {key}={saved[key]!r}, "
+                                 f"not {getattr(self.config, key)!r}")
+        self.online.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("online.")})
+        self.target.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("target.")})
+        optim_state = self.optimizer.state_dict()
+        slots: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                slots.setdefault(int(index), {})[name] = value.reshape(()) if name == "step" else value.to(self.device)
+        optim_state["state"] = slots
+        self.optimizer.load_state_dict(optim_state)
+        torch.set_rng_state(tensors["rng.torch"])
+        self.rng.bit_generator.state = json.loads(meta["numpy_rng"])
+        self.state = RunState(**json.loads(meta["run_state"]))
+        self.state.resumes += 1
+        self._truncate_curve()
+
+    def _truncate_curve(self) -> None:
+        """Drop learning-curve rows logged after the checkpoint (they will be replayed)."""
+        if not self.curve_path.exists():
+            return
+        with open(self.curve_path, newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if int(row["env_step"]) <= self.state.env_step]
+        lines = [",".join(CURVE_FIELDS)] + [",".join(row[f] for f in CURVE_FIELDS) for row in rows]
+        write_text(self.curve_path, "\n".join(lines) + "\n")
+
+    def export_agent(self) -> ModelCard:
+        """Write the online network, its model card and learning curve beside ``agent_out`` (atomically)."""
+        card = ModelCard(
+            game=self.spec.name, method="ddqn", network=self.config.network, frame_stack=self.config.frame_stack,
+            actions=list(self.spec.actions),
+            preprocessing={"frameskip": 4, "maxpool": True, "noop_max": 30, "grayscale": "ale",
+                           "crop": "sa-dqn", "crop_shift": self.spec.crop_shift, "size": 84,
+                           "repeat_action_probability": 0.0},
+            env_steps=self.state.env_step, updates=self.state.updates,
+            cpu_hours=round(self.state.cpu_seconds / 3600, 4),
+            gpu_hours=round(self.state.wall_seconds / 3600, 4) if self.device.type == "cuda" else 0.0,
+            seed=self.config.seed, training_config=dataclasses.asdict(self.config),
+        )
+        card = save_agent(self.agent_out, self.online, card)
+        if self.curve_path.exists():
+            with atomic_path(self.agent_out.with_suffix(".curve.csv")) as tmp:
+                shutil.copyfile(self.curve_path, tmp)
+        return card
+
+    # -- training ----------------------------------------------------------------------------
+    def _request_stop(self, signum: int, frame: object) -> None:
+        self._stop_requested = True
+
+    def _act(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        with torch.no_grad():
+            greedy = self.online(to_network_input(obs, self.device)).argmax(dim=1).cpu().numpy()
+        explore = self.rng.random(len(obs)) < epsilon
+        return np.where(explore, self.rng.integers(0, self.spec.n_actions, len(obs)), greedy)
+
+    def _update(self, buffer: ReplayBuffer) -> float:
+        batch = buffer.sample(self.config.batch_size, self.rng)
+        obs = to_network_input(batch.obs, self.device)
+        next_obs = to_network_input(batch.next_obs, self.device)
+        as_tensor = lambda a: torch.as_tensor(a, device=self.device)
+        with torch.no_grad():
+            targets = double_dqn_targets(self.online(next_obs), self.target(next_obs), as_tensor(batch.returns),
+                                         as_tensor(batch.discounts), as_tensor(batch.dones))
+        q = self.online(obs).gather(1, as_tensor(batch.actions).unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss(q, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return loss.item()
+
+    def _append_curve(self, rows: list[tuple]) -> None:
+        new = not self.curve_path.exists()
+        with open(self.curve_path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(CURVE_FIELDS)
+            writer.writerows(rows)
+
+    def train(self) -> ModelCard:
+        """Train until ``total_steps`` or a stop signal; checkpoints and exports the agent on the way out."""
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.run_dir / "config.json", dataclasses.asdict(cfg))
+        env_seed = int(np.random.SeedSequence([cfg.seed, self.state.resumes]).generate_state(1)[0] % 2**31)
+        envs = AtariEnvs(EnvConfig(cfg.game, num_envs=cfg.num_envs, frame_stack=cfg.frame_stack, training=True))
+        buffer = ReplayBuffer(cfg.buffer_size, (cfg.frame_stack, 84, 84), cfg.num_envs, cfg.n_step, cfg.gamma)
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        progress = Progress(cfg.total_steps, self.state.env_step, f"{cfg.game} ddqn", enabled=self.show_progress)
+        cpu0, wall0 = time.process_time(), time.time()
+        cpu_base, wall_base = self.state.cpu_seconds, self.state.wall_seconds
+        losses: list[float] = []
+        next_checkpoint = (self.state.env_step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        update_credit = 0
+        try:
+            obs = envs.reset(seed=env_seed)
+            while self.state.env_step < cfg.total_steps and not self._stop_requested:
+                epsilon = linear_epsilon(self.state.env_step, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
+                actions = self._act(obs, epsilon)
+                step = envs.step(actions)
+                buffer.add(obs, actions, step.reward, step.next_obs, step.terminal, step.episode_end)
+                obs = step.obs
+                previous_step = self.state.env_step
+                self.state.env_step += cfg.num_envs
+                self.state.cpu_seconds = cpu_base + time.process_time() - cpu0
+                self.state.wall_seconds = wall_base + time.time() - wall0
+                if len(buffer) >= cfg.learning_starts:
+                    update_credit += cfg.num_envs
+                    while update_credit >= cfg.train_every:
+                        losses.append(self._update(buffer))
+                        self.state.updates += 1
+                        update_credit -= cfg.train_every
+                if self.state.env_step // cfg.target_update > previous_step // cfg.target_update:
+                    self.target.load_state_dict(self.online.state_dict())
+                if step.finished:
+                    loss = float(np.mean(losses[-100:])) if losses else float("nan")
+                    self._append_curve([(self.state.env_step, ret, length, round(epsilon, 5), round(loss, 6),
+                                         round(self.state.wall_seconds, 1)) for ret, length in step.finished])
+                    self.state.episodes += len(step.finished)
+                    progress.record_returns([ret for ret, _ in step.finished])
+                progress.update(self.state.env_step, epsilon=epsilon, updates=self.state.updates)
+                if self.state.env_step >= next_checkpoint:
+                    self._save_checkpoint()
+                    self.export_agent()
+                    next_checkpoint += cfg.checkpoint_every
+            self._save_checkpoint()
+            return self.export_agent()
+        finally:
+            progress.close()
+            envs.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -1,0 +1,47 @@
+"""Evaluation of an agent: unclipped returns over N episodes without training wrappers.
+
+The paper's protocol: 10 episodes, each with up to 30 no-op starts and at most 108k frames.
+Every episode is played by its own emulator, so the result does not favour short episodes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from paperlib.agents import Evaluation
+from paperlib.envs import AtariEnvs, EnvConfig
+from paperlib.preprocess import to_network_input
+from paperlib.progress import Progress
+
+
+def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, seed: int = 0, epsilon: float = 0.0,
+                     frame_stack: int = 1, max_frames_per_episode: int = 108_000, progress: bool = True) -> Evaluation:
+    """Play ``episodes`` episodes with an epsilon-greedy policy and return their unclipped returns."""
+    if episodes <= 0:
+        raise ValueError(f"episodes must be positive, got {episodes}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+    device = next(network.parameters()).device
+    rng = np.random.default_rng(seed)
+    returns: list[float | None] = [None] * episodes
+    config = EnvConfig(game, num_envs=episodes, frame_stack=frame_stack, max_frames_per_episode=max_frames_per_episode)
+    bar = Progress(episodes, 0, f"evaluate {game}", enabled=progress, unit="episode")
+    with AtariEnvs(config) as envs, torch.no_grad():
+        obs = envs.reset(seed=seed)
+        while any(r is None for r in returns):
+            greedy = network(to_network_input(obs, device)).argmax(dim=1).cpu().numpy()
+            explore = rng.random(episodes) < epsilon
+            actions = np.where(explore, rng.integers(0, envs.n_actions, episodes), greedy)
+            step = envs.step(actions)
+            finished = iter(step.finished)
+            for env in np.flatnonzero(step.episode_end):
+                episode_return, _ = next(finished)
+                if returns[env] is None:
+                    returns[env] = episode_return
+                    bar.record_returns([episode_return])
+                    bar.update(sum(r is not None for r in returns))
+            obs = step.obs
+    bar.close()
+    values = np.array(returns, dtype=np.float64)
+    return Evaluation(mean=float(values.mean()), std=float(values.std()), episodes=episodes,
+                      returns=[float(v) for v in values], seed=seed, epsilon=epsilon)

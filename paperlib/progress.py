@@ -1,0 +1,48 @@
+"""Progress bars for long jobs: rate, ETA and the recent return, on a terminal or in a log."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+from tqdm import tqdm
+
+
+class Progress:
+    """A step counter shown with tqdm (steps/s and ETA), plus updates/s and the mean of the last 10 returns."""
+
+    def __init__(self, total: int, initial: int, description: str, enabled: bool = True, unit: str = "step") -> None:
+        interactive = sys.stderr.isatty()
+        self._bar = tqdm(total=total, initial=initial, desc=description, unit=unit, unit_scale=True,
+                         disable=not enabled, mininterval=0.5 if interactive else 30.0, dynamic_ncols=True)
+        self._returns: deque[float] = deque(maxlen=10)
+        self._last = initial
+        self._t0 = time.time()
+        self._updates0: int | None = None
+        self._last_postfix = 0.0
+
+    def record_returns(self, returns: list[float]) -> None:
+        self._returns.extend(returns)
+
+    def update(self, position: int, epsilon: float | None = None, updates: int | None = None) -> None:
+        """Move the bar to ``position`` and refresh the extra fields."""
+        self._bar.update(position - self._last)
+        self._last = position
+        now = time.time()
+        if self._bar.disable or now - self._last_postfix < 1.0:
+            return
+        self._last_postfix = now
+        postfix = {}
+        if self._returns:
+            postfix["return10"] = f"{sum(self._returns) / len(self._returns):.1f}"
+        if epsilon is not None:
+            postfix["eps"] = f"{epsilon:.3f}"
+        if updates is not None:
+            if self._updates0 is None:
+                self._updates0 = updates
+            elapsed = max(now - self._t0, 1e-9)
+            postfix["upd/s"] = f"{(updates - self._updates0) / elapsed:.1f}"
+        self._bar.set_postfix(postfix, refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()

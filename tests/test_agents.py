@@ -1,0 +1,86 @@
+"""Agent files: round trip, and clear errors for missing, corrupted or inconsistent files."""
+import json
+
+import pytest
+import torch
+
+from paperlib.agents import AgentFileError, ModelCard, load_agent, save_agent
+from paperlib.networks import build_network
+
+
+def _card(**overrides):
+    card = dict(game="Pong", method="ddqn", network="dueling", frame_stack=1,
+                actions=["NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE"], preprocessing={},
+                env_steps=10, updates=2, cpu_hours=0.0, gpu_hours=0.0, seed=0)
+    card.update(overrides)
+    return ModelCard(**card)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    net = build_network("dueling", 1, 6)
+    stem = tmp_path / "pong-ddqn"
+    card = save_agent(stem, net, _card())
+    return stem, net, card
+
+
+def test_round_trip(saved):
+    stem, net, card = saved
+    loaded, loaded_card = load_agent(stem)
+    x = torch.rand(2, 1, 84, 84)
+    torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=0)
+    assert loaded_card == card and len(card.sha256) == 64
+    assert not list(stem.parent.glob(".*tmp"))  # no leftovers of the atomic writes
+
+
+def test_corrupted_weights_are_named(saved):
+    stem, _, _ = saved
+    weights = stem.with_suffix(".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(AgentFileError, match=r"pong-ddqn\.safetensors is corrupted.*sha256"):
+        load_agent(stem)
+
+
+def test_truncated_weights_with_matching_hash_fail_cleanly(saved):
+    stem, _, _ = saved
+    weights = stem.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes()[:100])
+    card = json.loads(stem.with_suffix(".json").read_text())
+    from paperlib.provenance import sha256_file
+    card["sha256"] = sha256_file(weights)
+    stem.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(AgentFileError, match="cannot be read as safetensors"):
+        load_agent(stem)
+
+
+def test_missing_files_say_how_to_get_them(tmp_path, saved):
+    with pytest.raises(AgentFileError, match=r"nothere\.json not found.*paperlib train"):
+        load_agent(tmp_path / "nothere")
+    stem, _, _ = saved
+    stem.with_suffix(".safetensors").unlink()
+    with pytest.raises(AgentFileError, match=r"weight file .*pong-ddqn\.safetensors not found"):
+        load_agent(stem)
+
+
+def test_malformed_card(saved):
+    stem, _, _ = saved
+    stem.with_suffix(".json").write_text("{not json")
+    with pytest.raises(AgentFileError, match="is corrupted or malformed"):
+        load_agent(stem)
+
+
+def test_shape_mismatch_is_reported(tmp_path):
+    stem = tmp_path / "x"
+    save_agent(stem, build_network("dueling", 1, 6), _card(actions=["NOOP", "UP", "DOWN"]))
+    with pytest.raises(AgentFileError, match="has shape"):
+        load_agent(stem)
+
+
+def test_weights_are_safetensors_not_pickle(saved):
+    stem, _, _ = saved
+    header_length = int.from_bytes(stem.with_suffix(".safetensors").read_bytes()[:8], "little")
+    header = json.loads(stem.with_suffix(".safetensors").read_bytes()[8:8 + header_length])
+    assert "features.0.weight" in header

@@ -1,0 +1,133 @@
+"""Smoke training, determinism, checkpoints on a signal, and resume."""
+import csv
+import json
+import os
+import signal
+
+import pytest
+from safetensors import safe_open
+
+from paperlib.agents import load_agent
+from paperlib.ddqn import DDQNConfig, DDQNTrainer
+from paperlib.envs import AtariEnvs
+from paperlib.schedules import linear_epsilon
+
+SMALL = dict(game="pong", num_envs=2, buffer_size=2000, learning_starts=100, batch_size=8, train_every=4,
+             target_update=100, eps_decay_steps=300, checkpoint_every=200, seed=3)
+
+
+def _expected_updates(agent_steps):
+    """Updates in a (resumed) run of ``agent_steps`` with SMALL: with 2 envs and 3-step returns the buffer
+    holds 2 * (k - 2) transitions after k vector steps, so updates start at k = 52 (100 transitions) and each
+    vector step from then on adds 2 agent steps of credit, one update per 4."""
+    vector_steps = agent_steps // 2
+    return (vector_steps - 52 + 1) * 2 // 4
+
+
+def _train(run_dir, **overrides):
+    trainer = DDQNTrainer(DDQNConfig(**{**SMALL, **overrides}), run_dir, progress=False)
+    return trainer, trainer.train()
+
+
+def _run_state(run_dir):
+    with safe_open(str(run_dir / "checkpoint.safetensors"), framework="pt") as handle:
+        return json.loads(handle.metadata()["run_state"])
+
+
+def _curve(run_dir):
+    with open(run_dir / "learning_curve.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_smoke_training_writes_a_loadable_agent(tmp_path):
+    trainer, card = _train(tmp_path / "run", total_steps=400)
+    assert card.env_steps == 400
+    assert card.updates == _expected_updates(400) == 74
+    network, loaded = load_agent(tmp_path / "run" / "agent")
+    assert loaded.sha256 == card.sha256 and loaded.training_config["total_steps"] == 400
+    assert (tmp_path / "run" / "config.json").exists()
+
+
+def test_same_seed_same_weights(tmp_path):
+    _, first = _train(tmp_path / "a", total_steps=300)
+    _, second = _train(tmp_path / "b", total_steps=300)
+    _, other = _train(tmp_path / "c", total_steps=300, seed=4)
+    assert first.sha256 == second.sha256
+    assert first.sha256 != other.sha256
+
+
+def test_refuses_to_overwrite_or_resume_nothing(tmp_path):
+    _train(tmp_path / "run", total_steps=200)
+    with pytest.raises(FileExistsError, match="--resume"):
+        DDQNTrainer(DDQNConfig(**SMALL, total_steps=400), tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        DDQNTrainer(DDQNConfig(**SMALL, total_steps=400), tmp_path / "empty", resume=True)
+
+
+def test_signal_checkpoints_and_resume_continues_schedule(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    original_step = AtariEnvs.step
+    calls = {"n": 0}
+
+    def step_then_interrupt(self, actions):
+        calls["n"] += 1
+        if calls["n"] == 150:  # 300 agent steps with 2 envs
+            os.kill(os.getpid(), signal.SIGINT)
+        return original_step(self, actions)
+
+    monkeypatch.setattr(AtariEnvs, "step", step_then_interrupt)
+    _, interrupted = _train(run_dir, total_steps=1000)
+    monkeypatch.setattr(AtariEnvs, "step", original_step)
+    assert interrupted.env_steps == 300  # stopped at the signal, well before 1000
+    state = _run_state(run_dir)
+    assert state["env_step"] == 300 and state["updates"] == interrupted.updates
+
+    trainer = DDQNTrainer(DDQNConfig(**SMALL, total_steps=600), run_dir, resume=True, progress=False)
+    assert trainer.state.env_step == 300 and trainer.state.resumes == 1
+    seen = []
+    original_act = DDQNTrainer._act
+
+    def record_epsilon(self, obs, epsilon):
+        seen.append((self.state.env_step, epsilon))
+        return original_act(self, obs, epsilon)
+
+    monkeypatch.setattr(DDQNTrainer, "_act", record_epsilon)
+    resumed = trainer.train()
+    assert resumed.env_steps == 600
+    # the exploration schedule continues from step 300 (decay over 300 steps: already at its end)
+    assert seen[0] == (300, pytest.approx(linear_epsilon(300, 1.0, 0.01, 300)))
+    assert all(eps == pytest.approx(0.01) for _, eps in seen)
+    # the replay buffer is refilled (100 transitions) before updates resume
+    assert interrupted.updates == _expected_updates(300)
+    assert resumed.updates == interrupted.updates + _expected_updates(300)
+    assert _run_state(run_dir)["env_step"] == 600
+
+
+def test_resume_drops_curve_rows_logged_after_the_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    _train(run_dir, total_steps=200)
+    with open(run_dir / "learning_curve.csv", "w") as handle:
+        handle.write("env_step,episode_return,episode_length,epsilon,loss,wall_seconds\n"
+                     "150,-21.0,100,0.5,0.1,1.0\n250,-20.0,100,0.4,0.1,2.0\n")
+    DDQNTrainer(DDQNConfig(**SMALL, total_steps=400), run_dir, resume=True, progress=False)
+    assert [row["env_step"] for row in _curve(run_dir)] == ["150"]
+
+
+def test_resume_keeps_optimizer_and_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    first, card = _train(run_dir, total_steps=300)
+    trainer = DDQNTrainer(DDQNConfig(**SMALL, total_steps=300), run_dir, resume=True, progress=False)
+    for a, b in zip(first.online.parameters(), trainer.online.parameters()):
+        assert (a == b).all()
+    saved_state = first.optimizer.state_dict()["state"]
+    loaded_state = trainer.optimizer.state_dict()["state"]
+    assert saved_state.keys() == loaded_state.keys()
+    for key in saved_state:
+        assert (saved_state[key]["exp_avg"] == loaded_state[key]["exp_avg"]).all()
+        assert int(saved_state[key]["step"]) == int(loaded_state[key]["step"])
+
+
+def test_resume_rejects_a_different_game(tmp_path):
+    _train(tmp_path / "run", total_steps=200)
+    with pytest.raises(ValueError, match="trained with game='pong'"):
+        DDQNTrainer(DDQNConfig(**{**SMALL, "game": "freeway"}, total_steps=400), tmp_path / "run", resume=True)

@@ -7,26 +7,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from paperlib.agents import agent_paths, load_agent, read_card
-from paperlib.cache import cached
-from paperlib.evaluate import evaluate_network
+from paperlib.agents import agent_paths, read_card
+from paperlib.evaluate import evaluate_agent
 from paperlib.games import get_game
 
 METHOD_LABELS = {"ddqn": "vanilla DDQN", "sa-ddqn": "SA-DDQN"}
-
-
-def cached_evaluation(stem: str | Path, episodes: int, seed: int, max_frames: int, epsilon: float = 0.0) -> np.ndarray:
-    """Returns of ``episodes`` evaluation episodes, cached by agent sha256 and parameters."""
-    card = read_card(stem)
-    params = {"episodes": episodes, "seed": seed, "max_frames": max_frames, "epsilon": epsilon}
-
-    def compute() -> dict[str, np.ndarray]:
-        network, _ = load_agent(stem)
-        result = evaluate_network(network, card.game, episodes=episodes, seed=seed, epsilon=epsilon,
-                                  frame_stack=card.frame_stack, max_frames_per_episode=max_frames)
-        return {"returns": np.array(result.returns)}
-
-    return cached("evaluation", params, [card.sha256], compute)["returns"]
 
 
 def score_table(stems: list[Path], episodes: int, seed: int, max_frames: int) -> pd.DataFrame:
@@ -34,7 +19,7 @@ def score_table(stems: list[Path], episodes: int, seed: int, max_frames: int) ->
     rows = []
     for stem in stems:
         card = read_card(stem)
-        returns = cached_evaluation(stem, episodes, seed, max_frames)
+        evaluation = evaluate_agent(stem, episodes=episodes, seed=seed, max_frames_per_episode=max_frames)
         rows.append({
             "agent": stem.name,
             "game": card.game,
@@ -43,9 +28,9 @@ def score_table(stems: list[Path], episodes: int, seed: int, max_frames: int) ->
             "cpu_hours": card.cpu_hours,
             "card_mean": card.evaluation.mean if card.evaluation else np.nan,
             "card_episodes": card.evaluation.episodes if card.evaluation else 0,
-            "eval_mean": returns.mean(),
-            "eval_std": returns.std(),
-            "eval_episodes": len(returns),
+            "eval_mean": evaluation.mean,
+            "eval_std": evaluation.std,
+            "eval_episodes": evaluation.episodes,
             "paper_sa_dqn_release": get_game(card.game).paper_scores.get(card.method, np.nan),
             "sha256": card.sha256[:12],
         })

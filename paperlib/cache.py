@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,10 +27,13 @@ def cache_key(name: str, params: dict[str, Any], agent_hashes: list[str]) -> str
 
 
 def cached(name: str, params: dict[str, Any], agent_hashes: list[str], compute: Callable[[], dict[str, np.ndarray]],
-           cache_dir: str | Path = CACHE_DIR) -> dict[str, np.ndarray]:
-    """Return the cached arrays for this key, computing and storing them on a miss."""
+           cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Return the cached arrays for this key, computing and storing them on a miss.
+
+    The cache lives in ``cache_dir``, else ``$PAPERLIB_CACHE_DIR``, else ``data/cache``.
+    """
     key = cache_key(name, params, agent_hashes)
-    folder = Path(cache_dir) / name
+    folder = Path(cache_dir or os.environ.get("PAPERLIB_CACHE_DIR") or CACHE_DIR) / name
     data_path, meta_path = folder / f"{key}.npz", folder / f"{key}.json"
     if data_path.exists() and meta_path.exists():
         with np.load(data_path, allow_pickle=False) as stored:

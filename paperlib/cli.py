@@ -48,11 +48,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from paperlib.agents import load_agent, update_card
-    from paperlib.evaluate import evaluate_network
+    from paperlib.evaluate import evaluate_agent
 
-    network, card = load_agent(args.agent)
-    result = evaluate_network(network, card.game, episodes=args.episodes, seed=args.seed, epsilon=args.epsilon,
-                              frame_stack=card.frame_stack)
+    _, card = load_agent(args.agent)  # checks hash and shapes before anything runs
+    result = evaluate_agent(args.agent, episodes=args.episodes, seed=args.seed, epsilon=args.epsilon)
     print(f"{card.game} {card.method}: {result.mean:.2f} +- {result.std:.2f} over {result.episodes} episodes "
           f"(returns {result.returns})")
     if not args.dry_run:

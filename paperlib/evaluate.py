@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from paperlib.agents import Evaluation
+from paperlib.agents import Evaluation, load_agent, read_card
+from paperlib.cache import cached
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
@@ -42,6 +43,24 @@ def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, se
                     bar.update(sum(r is not None for r in returns))
             obs = step.obs
     bar.close()
-    values = np.array(returns, dtype=np.float64)
-    return Evaluation(mean=float(values.mean()), std=float(values.std()), episodes=episodes,
-                      returns=[float(v) for v in values], seed=seed, epsilon=epsilon)
+    return _summarise(np.array(returns, dtype=np.float64), seed, epsilon)
+
+
+def _summarise(returns: np.ndarray, seed: int, epsilon: float) -> Evaluation:
+    return Evaluation(mean=float(returns.mean()), std=float(returns.std()), episodes=len(returns),
+                      returns=[float(v) for v in returns], seed=seed, epsilon=epsilon)
+
+
+def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0, max_frames_per_episode: int = 108_000,
+                   progress: bool = True) -> Evaluation:
+    """Evaluate an agent file, cached by its sha256 and the parameters (shared by the CLI and the notebooks)."""
+    card = read_card(stem)
+    params = {"episodes": episodes, "seed": seed, "max_frames": max_frames_per_episode, "epsilon": epsilon}
+
+    def compute() -> dict[str, np.ndarray]:
+        network, _ = load_agent(stem)
+        result = evaluate_network(network, card.game, episodes, seed, epsilon, card.frame_stack,
+                                  max_frames_per_episode, progress)
+        return {"returns": np.array(result.returns)}
+
+    return _summarise(cached("evaluation", params, [card.sha256], compute)["returns"], seed, epsilon)

@@ -1,0 +1,47 @@
+"""Evaluation protocol: one episode per emulator, deterministic for a seed, validated parameters."""
+import pytest
+import torch
+
+from paperlib.agents import read_card
+from paperlib.evaluate import evaluate_agent, evaluate_network
+from paperlib.networks import build_network
+from tests.test_agents import _card
+
+
+def _random_pong_network():
+    torch.manual_seed(0)
+    return build_network("nature", 1, 6)
+
+
+def test_evaluation_is_deterministic_and_counts_episodes():
+    net = _random_pong_network()
+    first = evaluate_network(net, "pong", episodes=3, seed=5, epsilon=0.1, max_frames_per_episode=1200, progress=False)
+    second = evaluate_network(net, "pong", episodes=3, seed=5, epsilon=0.1, max_frames_per_episode=1200, progress=False)
+    assert first == second
+    assert first.episodes == len(first.returns) == 3
+    assert all(-21 <= r <= 21 for r in first.returns)
+    assert first.mean == pytest.approx(sum(first.returns) / 3)
+
+
+@pytest.mark.parametrize("kwargs,message", [({"episodes": 0}, "episodes must be positive"),
+                                            ({"epsilon": -0.5}, "epsilon must lie in")])
+def test_bad_evaluation_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate_network(_random_pong_network(), "pong", **kwargs)
+
+
+def test_evaluate_agent_uses_the_cache(tmp_path, monkeypatch):
+    from paperlib import evaluate
+    from paperlib.agents import save_agent
+
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    stem = tmp_path / "agent"
+    save_agent(stem, _random_pong_network(), _card(network="nature"))
+    calls = []
+    original = evaluate.evaluate_network
+    monkeypatch.setattr(evaluate, "evaluate_network", lambda *a, **k: calls.append(1) or original(*a, **k))
+    first = evaluate_agent(stem, episodes=2, max_frames_per_episode=800, progress=False)
+    second = evaluate_agent(stem, episodes=2, max_frames_per_episode=800, progress=False)
+    assert first == second and len(calls) == 1
+    assert len(list((tmp_path / "cache" / "evaluation").glob("*.npz"))) == 1
+    assert read_card(stem).sha256

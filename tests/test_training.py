@@ -131,3 +131,16 @@ def test_resume_rejects_a_different_game(tmp_path):
     _train(tmp_path / "run", total_steps=200)
     with pytest.raises(ValueError, match="trained with game='pong'"):
         DDQNTrainer(DDQNConfig(**{**SMALL, "game": "freeway"}, total_steps=400), tmp_path / "run", resume=True)
+
+
+def test_cli_resume_reuses_the_saved_configuration(tmp_path, capsys):
+    from paperlib.cli import main
+
+    run_dir = tmp_path / "run"
+    small = ["--num-envs", "2", "--buffer-size", "1000", "--learning-starts", "100", "--batch-size", "8",
+             "--checkpoint-every", "100", "--seed", "3"]
+    main(["train", "--game", "pong", "--run-dir", str(run_dir), "--total-steps", "200", *small])
+    main(["train", "--run-dir", str(run_dir), "--resume", "--total-steps", "300"])
+    assert "300 steps" in capsys.readouterr().out
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["batch_size"] == 8 and saved["total_steps"] == 300 and saved["seed"] == 3

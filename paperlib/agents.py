@@ -43,6 +43,8 @@ class Evaluation:
     """Environment seed of the evaluation."""
     epsilon: float
     """Exploration rate during evaluation."""
+    attack: str = "none"
+    """Attack applied to every observation (e.g. ``"pgd-10 eps=1/255"``), or ``"none"``."""
 
 
 @dataclass
@@ -74,7 +76,11 @@ class ModelCard:
     sha256: str = ""
     """sha256 of the safetensors weight file (filled by :func:`save_agent`)."""
     evaluation: Evaluation | None = None
-    """Latest evaluation (``paperlib evaluate``), if any."""
+    """Latest natural evaluation (``paperlib evaluate``), if any."""
+    robustness: dict[str, Evaluation] = field(default_factory=dict)
+    """Evaluations under attack (``paperlib evaluate --attack pgd``), by attack label."""
+    fine_tuned_from: str = ""
+    """``stem@sha256`` of the agent whose weights initialised training, or empty when trained from scratch."""
     training_config: dict[str, Any] = field(default_factory=dict)
     """The trainer's configuration."""
     paperlib_version: str = __version__
@@ -91,6 +97,7 @@ class ModelCard:
         data = dict(data)
         if data.get("evaluation") is not None:
             data["evaluation"] = Evaluation(**data["evaluation"])
+        data["robustness"] = {label: Evaluation(**ev) for label, ev in data.get("robustness", {}).items()}
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:

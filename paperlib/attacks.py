@@ -7,9 +7,28 @@ ball and onto [0, 1]. Also the worst-case action margin found by PGD, for SA-DQN
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """A PGD attack applied to every observation before the agent acts (SA-DQN evaluation protocol)."""
+
+    eps: float
+    """l-inf radius in [0, 1] pixel units (1/255 is one grey level)."""
+    steps: int
+    """PGD iterations; the step size is eps / steps."""
+
+    def __post_init__(self) -> None:
+        _check(self.eps, self.steps)
+
+    @property
+    def label(self) -> str:
+        return f"pgd-{self.steps} eps={self.eps * 255:g}/255"
 
 
 def _check(eps: float, steps: int) -> None:
@@ -52,7 +71,12 @@ def worst_margin(q_values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
 
 def pgd_margin(network: nn.Module, states: torch.Tensor, eps: float, steps: int, actions: torch.Tensor,
                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Worst-case margin max_{a != a*} Q(s', a) - Q(s', a*) at the state s' found by PGD ascent on that margin."""
+    """Worst-case margin max_{a != a*} Q(s', a) - Q(s', a*) at the state s' found by PGD ascent on that margin.
+
+    ``eps == 0`` gives the clean margin.
+    """
+    if eps == 0:
+        return worst_margin(network(states), actions)
     _check(eps, steps)
     adversarial = _ascend(lambda x: worst_margin(network(x), actions), states, eps, steps, generator)
     return worst_margin(network(adversarial), actions)

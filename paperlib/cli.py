@@ -24,6 +24,13 @@ def _probability(text: str) -> float:
     return value
 
 
+def _fraction_positive(text: str) -> float:
+    value = float(Fraction(text))
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {text}")
+    return value
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from paperlib.ddqn import DDQNConfig, DDQNTrainer
 
@@ -39,7 +46,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     elif not hasattr(args, "game"):
         raise SystemExit("--game is required for a new run (e.g. --game pong)")
     config = config_from_args(DDQNConfig, args, base)
-    run_dir = run_dir or Path("runs") / f"{config.game.lower()}-ddqn"
+    run_dir = run_dir or Path("runs") / f"{config.game.lower()}-{config.method}"
     trainer = DDQNTrainer(config, run_dir, resume=args.resume, agent_out=args.agent_out, device=args.device)
     card = trainer.train()
     print(f"agent written to {trainer.agent_out}.safetensors (+ .json): {card.env_steps} steps, {card.updates} updates, "
@@ -48,14 +55,19 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from paperlib.agents import load_agent, update_card
+    from paperlib.attacks import AttackSpec
     from paperlib.evaluate import evaluate_agent
 
+    attack = AttackSpec(eps=args.eps, steps=args.steps) if args.attack == "pgd" else None
     _, card = load_agent(args.agent)  # checks hash and shapes before anything runs
-    result = evaluate_agent(args.agent, episodes=args.episodes, seed=args.seed, epsilon=args.epsilon)
-    print(f"{card.game} {card.method}: {result.mean:.2f} +- {result.std:.2f} over {result.episodes} episodes "
-          f"(returns {result.returns})")
+    result = evaluate_agent(args.agent, episodes=args.episodes, seed=args.seed, epsilon=args.epsilon, attack=attack)
+    print(f"{card.game} {card.method} ({result.attack}): {result.mean:.2f} +- {result.std:.2f} over "
+          f"{result.episodes} episodes (returns {result.returns})")
     if not args.dry_run:
-        update_card(args.agent, evaluation=result)
+        if attack is None:
+            update_card(args.agent, evaluation=result)
+        else:
+            update_card(args.agent, robustness={**card.robustness, attack.label: result})
         print(f"evaluation written into {Path(args.agent).with_suffix('.json')}")
 
 
@@ -90,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a DDQN agent (resumable)",
-                                description="Train a DDQN agent. Ctrl-C checkpoints; --resume continues.")
-    train.add_argument("--run-dir", help="folder of the run (default: runs/<game>-ddqn)")
+    train = commands.add_parser("train", help="train a DDQN or SA-DDQN agent (resumable)",
+                                description="Train a DDQN agent (--method sa-ddqn adds the SA-DQN regulariser). "
+                                            "Ctrl-C checkpoints; --resume continues.")
+    train.add_argument("--run-dir", help="folder of the run (default: runs/<game>-<method>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--agent-out", help="agent stem to (re)write at every checkpoint (default: <run-dir>/agent)")
     train.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -106,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default: 10, as in the paper)")
     evaluate.add_argument("--seed", type=int, default=0, help="environment seed (default: 0)")
     evaluate.add_argument("--epsilon", type=_probability, default=0.0, help="exploration rate (default: 0, greedy)")
+    evaluate.add_argument("--attack", choices=["none", "pgd"], default="none",
+                          help="attack every observation with PGD (cross-entropy on the greedy action, random start)")
+    evaluate.add_argument("--eps", type=_fraction_positive, default=1 / 255,
+                          help="l-inf radius of the attack in [0, 1] pixel units, e.g. 1/255 (default)")
+    evaluate.add_argument("--steps", type=_positive_int, default=10, help="PGD steps, step size eps/steps (default: 10)")
     evaluate.add_argument("--dry-run", action="store_true", help="print the result without writing the model card")
     evaluate.set_defaults(func=_cmd_evaluate)
 

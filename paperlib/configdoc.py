@@ -7,7 +7,13 @@ import dataclasses
 import inspect
 import re
 import textwrap
+from fractions import Fraction
 from typing import Any
+
+
+def _number(text: str) -> float:
+    """A float written as a decimal or a fraction such as ``1/255``."""
+    return float(Fraction(text))
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -18,7 +24,7 @@ def field_docs(cls: type) -> dict[str, str]:
     for node, following in zip(body, body[1:]):
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(following, ast.Expr)
                 and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)):
-            text = re.sub(r":\w+:`~?([^`]+)`", r"\1", following.value.value)
+            text = re.sub(r":\w+:`~?([^`]+)`", r"\1", following.value.value).replace("``", "")
             docs[node.target.id] = " ".join(text.split())
     return docs
 
@@ -29,7 +35,7 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[s
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
-        kind = {"int": int, "float": float, "str": str}[field.type if isinstance(field.type, str) else field.type.__name__]
+        kind = {"int": int, "float": _number, "str": str}[field.type if isinstance(field.type, str) else field.type.__name__]
         default = "" if field.default is dataclasses.MISSING else f" (default: {field.default})"
         parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind,
                             default=argparse.SUPPRESS, help=docs.get(field.name, "") + default)

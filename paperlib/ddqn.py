@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from paperlib.agents import ModelCard, save_agent
+from paperlib.agents import ModelCard, load_agent, save_agent
 from paperlib.atomic import atomic_path, write_json, write_text
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.games import get_game
@@ -35,8 +35,11 @@ from paperlib.networks import NETWORKS, build_network
 from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
 from paperlib.replay import ReplayBuffer
+from paperlib.sa_regularizer import SA_BOUNDS, sa_eps_at, sa_regularizer
 from paperlib.schedules import linear_epsilon
 
+METHODS = ("ddqn", "sa-ddqn")
+"""Training methods."""
 CURVE_FIELDS = ("env_step", "episode_return", "episode_length", "epsilon", "loss", "wall_seconds")
 
 
@@ -86,6 +89,24 @@ class DDQNConfig:
     """Seed of environments, network initialisation, exploration and sampling."""
     torch_threads: int = 0
     """CPU threads for torch (0: torch's default)."""
+    method: str = "ddqn"
+    """``"ddqn"``, or ``"sa-ddqn"`` to add the SA-DQN regulariser (seed 001, Eq. 7) to the TD loss."""
+    sa_kappa: float = 0.005
+    """Weight of the SA regulariser (SA-DQN configs: 0.005; BankHeist 0.02, RoadRunner 0.01)."""
+    sa_eps: float = 1 / 255
+    """Final l-inf radius of the SA regulariser, in [0, 1] pixel units."""
+    sa_bound: str = "ibp"
+    """Inner maximum of the regulariser: ``"ibp"`` (certified upper bound) or ``"pgd"`` (attack)."""
+    sa_pgd_steps: int = 3
+    """PGD steps when ``sa_bound`` is ``"pgd"``."""
+    sa_margin_c: float = 1.0
+    """Hinge level c of Eq. 7: margins below -c are not penalised."""
+    sa_eps_ramp_start: int = 0
+    """Agent step at which the radius starts growing from 0."""
+    sa_eps_ramp_steps: int = 100_000
+    """Agent steps over which the radius grows linearly to ``sa_eps``."""
+    init_agent: str = ""
+    """Agent stem whose weights initialise the networks (fine-tuning), or empty to train from scratch."""
 
     def __post_init__(self) -> None:
         get_game(self.game)
@@ -95,7 +116,16 @@ class DDQNConfig:
                      "n_step", "target_update", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("learning_starts", "eps_decay_steps", "torch_threads", "seed"):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.sa_bound not in SA_BOUNDS:
+            raise ValueError(f"unknown sa_bound {self.sa_bound!r}; choose one of {', '.join(SA_BOUNDS)}")
+        if not 0.0 < self.sa_eps <= 1.0:
+            raise ValueError(f"sa_eps must lie in (0, 1], got {self.sa_eps}")
+        if self.sa_kappa < 0 or self.sa_margin_c < 0 or self.sa_pgd_steps <= 0:
+            raise ValueError("sa_kappa and sa_margin_c must be >= 0 and sa_pgd_steps positive")
+        for name in ("learning_starts", "eps_decay_steps", "torch_threads", "seed", "sa_eps_ramp_start",
+                     "sa_eps_ramp_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("eps_start", "eps_end", "gamma"):
@@ -125,6 +155,7 @@ class RunState:
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     resumes: int = 0
+    fine_tuned_from: str = ""
 
 
 class DDQNTrainer:
@@ -157,6 +188,8 @@ class DDQNTrainer:
         self.state = RunState()
         if resume:
             self._load_checkpoint()
+        elif config.init_agent:
+            self._initialise_from(config.init_agent)
         self._stop_requested = False
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -178,8 +211,8 @@ class DDQNTrainer:
             meta = handle.metadata()
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
         saved = json.loads(meta["config"])
-        for key in ("game", "network", "frame_stack"):
-            if saved[key] != getattr(self.config, key):
+        for key in ("game", "network", "frame_stack", "method"):
+            if saved.get(key, "ddqn") != getattr(self.config, key):
                 raise ValueError(f"checkpoint {self.checkpoint_path} was trained with {key}={saved[key]!r}, "
                                  f"not {getattr(self.config, key)!r}")
         self.online.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("online.")})
@@ -198,6 +231,16 @@ class DDQNTrainer:
         self.state.resumes += 1
         self._truncate_curve()
 
+    def _initialise_from(self, stem: str) -> None:
+        network, card = load_agent(stem, self.device)
+        mine = (self.spec.name, self.config.network, self.config.frame_stack)
+        if (card.game, card.network, card.frame_stack) != mine:
+            raise ValueError(f"cannot fine-tune from {stem}: it is a {card.game} {card.network} agent with "
+                             f"{card.frame_stack} frame(s), this run is {mine[0]} {mine[1]} with {mine[2]}")
+        self.online.load_state_dict(network.state_dict())
+        self.target.load_state_dict(network.state_dict())
+        self.state.fine_tuned_from = f"{stem}@{card.sha256}"
+
     def _truncate_curve(self) -> None:
         """Drop learning-curve rows logged after the checkpoint (they will be replayed)."""
         if not self.curve_path.exists():
@@ -210,7 +253,7 @@ class DDQNTrainer:
     def export_agent(self) -> ModelCard:
         """Write the online network, its model card and learning curve beside ``agent_out`` (atomically)."""
         card = ModelCard(
-            game=self.spec.name, method="ddqn", network=self.config.network, frame_stack=self.config.frame_stack,
+            game=self.spec.name, method=self.config.method, network=self.config.network, frame_stack=self.config.frame_stack,
             actions=list(self.spec.actions),
             preprocessing={"frameskip": 4, "maxpool": True, "noop_max": 30, "grayscale": "ale",
                            "crop": "sa-dqn", "crop_shift": self.spec.crop_shift, "size": 84,
@@ -219,6 +262,7 @@ class DDQNTrainer:
             cpu_hours=round(self.state.cpu_seconds / 3600, 4),
             gpu_hours=round(self.state.wall_seconds / 3600, 4) if self.device.type == "cuda" else 0.0,
             seed=self.config.seed, training_config=dataclasses.asdict(self.config),
+            fine_tuned_from=self.state.fine_tuned_from,
         )
         card = save_agent(self.agent_out, self.online, card)
         if self.curve_path.exists():
@@ -246,6 +290,11 @@ class DDQNTrainer:
                                          as_tensor(batch.discounts), as_tensor(batch.dones))
         q = self.online(obs).gather(1, as_tensor(batch.actions).unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q, targets)
+        cfg = self.config
+        if cfg.method == "sa-ddqn":
+            eps = sa_eps_at(self.state.env_step, cfg.sa_eps, cfg.sa_eps_ramp_start, cfg.sa_eps_ramp_steps)
+            loss = loss + cfg.sa_kappa * sa_regularizer(self.online, obs, eps, cfg.sa_bound, cfg.sa_margin_c,
+                                                        cfg.sa_pgd_steps)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.grad_clip)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from paperlib.agents import Evaluation, load_agent, read_card
+from paperlib.attacks import AttackSpec, pgd_attack
 from paperlib.cache import cached
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.preprocess import to_network_input
@@ -16,21 +17,33 @@ from paperlib.progress import Progress
 
 
 def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, seed: int = 0, epsilon: float = 0.0,
-                     frame_stack: int = 1, max_frames_per_episode: int = 108_000, progress: bool = True) -> Evaluation:
-    """Play ``episodes`` episodes with an epsilon-greedy policy and return their unclipped returns."""
+                     frame_stack: int = 1, max_frames_per_episode: int = 108_000, progress: bool = True,
+                     attack: AttackSpec | None = None) -> Evaluation:
+    """Play ``episodes`` episodes with an epsilon-greedy policy and return their unclipped returns.
+
+    With ``attack``, every observation is replaced by its PGD adversary before the agent acts.
+    """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
     device = next(network.parameters()).device
     rng = np.random.default_rng(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
     returns: list[float | None] = [None] * episodes
     config = EnvConfig(game, num_envs=episodes, frame_stack=frame_stack, max_frames_per_episode=max_frames_per_episode)
-    bar = Progress(episodes, 0, f"evaluate {game}", enabled=progress, unit="episode")
+    label = attack.label if attack else "natural"
+    bar = Progress(episodes, 0, f"evaluate {game} ({label})", enabled=progress, unit="episode")
     with AtariEnvs(config) as envs, torch.no_grad():
         obs = envs.reset(seed=seed)
         while any(r is None for r in returns):
-            greedy = network(to_network_input(obs, device)).argmax(dim=1).cpu().numpy()
+            active = np.array([r is None for r in returns])  # envs whose first episode is still running
+            states = to_network_input(obs[active], device)
+            if attack is not None:
+                with torch.enable_grad():
+                    states = pgd_attack(network, states, attack.eps, attack.steps, generator)
+            greedy = np.zeros(episodes, dtype=np.int64)
+            greedy[active] = network(states).argmax(dim=1).cpu().numpy()
             explore = rng.random(episodes) < epsilon
             actions = np.where(explore, rng.integers(0, envs.n_actions, episodes), greedy)
             step = envs.step(actions)
@@ -43,24 +56,27 @@ def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, se
                     bar.update(sum(r is not None for r in returns))
             obs = step.obs
     bar.close()
-    return _summarise(np.array(returns, dtype=np.float64), seed, epsilon)
+    return _summarise(np.array(returns, dtype=np.float64), seed, epsilon, attack)
 
 
-def _summarise(returns: np.ndarray, seed: int, epsilon: float) -> Evaluation:
+def _summarise(returns: np.ndarray, seed: int, epsilon: float, attack: AttackSpec | None) -> Evaluation:
     return Evaluation(mean=float(returns.mean()), std=float(returns.std()), episodes=len(returns),
-                      returns=[float(v) for v in returns], seed=seed, epsilon=epsilon)
+                      returns=[float(v) for v in returns], seed=seed, epsilon=epsilon,
+                      attack=attack.label if attack else "none")
 
 
 def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0, max_frames_per_episode: int = 108_000,
-                   progress: bool = True) -> Evaluation:
+                   progress: bool = True, attack: AttackSpec | None = None) -> Evaluation:
     """Evaluate an agent file, cached by its sha256 and the parameters (shared by the CLI and the notebooks)."""
     card = read_card(stem)
     params = {"episodes": episodes, "seed": seed, "max_frames": max_frames_per_episode, "epsilon": epsilon}
+    if attack is not None:
+        params["attack"] = {"kind": "pgd", "eps": attack.eps, "steps": attack.steps}
 
     def compute() -> dict[str, np.ndarray]:
         network, _ = load_agent(stem)
         result = evaluate_network(network, card.game, episodes, seed, epsilon, card.frame_stack,
-                                  max_frames_per_episode, progress)
+                                  max_frames_per_episode, progress, attack)
         return {"returns": np.array(result.returns)}
 
-    return _summarise(cached("evaluation", params, [card.sha256], compute)["returns"], seed, epsilon)
+    return _summarise(cached("evaluation", params, [card.sha256], compute)["returns"], seed, epsilon, attack)

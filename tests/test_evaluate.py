@@ -45,3 +45,19 @@ def test_evaluate_agent_uses_the_cache(tmp_path, monkeypatch):
     assert first == second and len(calls) == 1
     assert len(list((tmp_path / "cache" / "evaluation").glob("*.npz"))) == 1
     assert read_card(stem).sha256
+
+
+def test_attacked_evaluation_is_recorded_in_the_card(tmp_path, monkeypatch):
+    from paperlib.agents import save_agent, update_card
+    from paperlib.attacks import AttackSpec
+
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    stem = tmp_path / "agent"
+    save_agent(stem, _random_pong_network(), _card(network="nature"))
+    attack = AttackSpec(eps=1 / 255, steps=2)
+    result = evaluate_agent(stem, episodes=1, max_frames_per_episode=400, progress=False, attack=attack)
+    again = evaluate_network(_random_pong_network(), "pong", episodes=1, max_frames_per_episode=400, progress=False,
+                             attack=attack)
+    assert result == again and result.attack == "pgd-2 eps=1/255"
+    update_card(stem, robustness={attack.label: result})
+    assert read_card(stem).robustness["pgd-2 eps=1/255"] == result

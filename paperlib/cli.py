@@ -17,6 +17,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def _probability(text: str) -> float:
     value = float(Fraction(text))
     if not 0.0 <= value <= 1.0:
@@ -84,6 +91,22 @@ def _cmd_agents(args: argparse.Namespace) -> None:
               f"{card.cpu_hours:6.2f} CPU-h  {score}")
 
 
+def _cmd_campaign(args: argparse.Namespace) -> None:
+    from paperlib.campaign import campaign_status, next_target, run_campaign
+
+    if args.status:
+        for row in campaign_status():
+            score = "-" if row["score"] is None else f"{row['score']:g}"
+            print(f"{row['agent']:18s} {row['metric']:18s} score {score:>8s} / {row['minimum']:<7g} "
+                  f"{'met' if row['met'] else 'open':5s} {row['env_steps']:>9d} steps {row['cpu_hours']:6.2f} CPU-h")
+        target = next_target()
+        print(f"next: {target.stem if target else 'nothing, every target is met'}")
+        return
+    if args.hours is None:
+        raise SystemExit("give --hours (wall time to train) or --status")
+    run_campaign(args.hours, args.chunk_hours)
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> None:
     from paperlib.reproduce import load_notebook_specs, run_notebooks
 
@@ -130,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     agents = commands.add_parser("agents", help="list agents and their scores")
     agents.add_argument("--dir", default=str(AGENTS_DIR), help="agents folder (default: data/agents)")
     agents.set_defaults(func=_cmd_agents)
+
+    campaign = commands.add_parser("campaign", help="train whichever agent most needs it, for a given wall time",
+                                   description="Work through the compendium's agents in order (DDQN, then SA-DDQN "
+                                               "fine-tuned from it; Pong, Freeway, RoadRunner, BankHeist), resuming "
+                                               "runs/<game>-<method>, and copy an agent into data/agents only when "
+                                               "it beats the one there.")
+    campaign.add_argument("--hours", type=_positive_float, help="wall time to spend")
+    campaign.add_argument("--chunk-hours", type=_positive_float, default=1.0,
+                          help="train one agent this long before evaluating and choosing again (default: 1)")
+    campaign.add_argument("--status", action="store_true", help="print every agent's score and target and exit")
+    campaign.set_defaults(func=_cmd_campaign)
 
     reproduce = commands.add_parser("reproduce", help="execute the book's notebooks with papermill",
                                     description="Execute every notebook with its default (or quick) parameters; "

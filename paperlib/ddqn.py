@@ -309,8 +309,11 @@ class DDQNTrainer:
                 writer.writerow(CURVE_FIELDS)
             writer.writerows(rows)
 
-    def train(self) -> ModelCard:
-        """Train until ``total_steps`` or a stop signal; checkpoints and exports the agent on the way out."""
+    def train(self, deadline: float | None = None) -> ModelCard:
+        """Train until ``total_steps``, a stop signal or the wall-clock ``deadline`` (a ``time.time()`` value).
+
+        Checkpoints and exports the agent on the way out.
+        """
         cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.run_dir / "config.json", dataclasses.asdict(cfg))
@@ -326,7 +329,8 @@ class DDQNTrainer:
         update_credit = 0
         try:
             obs = envs.reset(seed=env_seed)
-            while self.state.env_step < cfg.total_steps and not self._stop_requested:
+            while (self.state.env_step < cfg.total_steps and not self._stop_requested
+                   and (deadline is None or time.time() < deadline)):
                 epsilon = linear_epsilon(self.state.env_step, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
                 actions = self._act(obs, epsilon)
                 step = envs.step(actions)

@@ -1,0 +1,158 @@
+"""Training campaign: train whichever agent most needs it, in resumable chunks, keeping the best.
+
+The agents of the compendium and their minimum scores (issue "Trained agents for the paper")
+are listed in :data:`TARGETS`, in the order they are worked on: a game's vanilla DDQN agent
+comes before its SA-DDQN agent, which is fine-tuned from it. Each chunk resumes the agent's run
+in ``runs/<game>-<method>`` (or starts it), trains until the chunk's deadline, evaluates the
+result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into
+``data/agents/`` only if it scores better on its target metric than the agent already there.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from paperlib.agents import agent_paths, read_card, update_card
+from paperlib.atomic import atomic_path
+from paperlib.attacks import AttackSpec
+from paperlib.ddqn import DDQNConfig, DDQNTrainer
+from paperlib.evaluate import evaluate_agent
+from paperlib.paths import AGENTS_DIR, REPO_ROOT
+
+PGD10 = AttackSpec(eps=1 / 255, steps=10)
+"""The attack of the SA-DQN robustness protocol."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One agent of the compendium and the score it must reach."""
+
+    game: str
+    """Game name."""
+    method: str
+    """``"ddqn"`` or ``"sa-ddqn"``."""
+    minimum: float
+    """Score to reach on ``metric``."""
+    robust: bool
+    """Score under PGD-10 at 1/255 (SA-DDQN) rather than the natural return."""
+    sa_kappa: float = 0.005
+    """Regulariser weight for SA-DDQN (SA-DQN configs)."""
+
+    @property
+    def stem(self) -> str:
+        return f"{self.game.lower()}-{self.method}"
+
+    @property
+    def metric(self) -> str:
+        return PGD10.label if self.robust else "natural"
+
+
+TARGETS = (
+    Target("Pong", "ddqn", 19, False),
+    Target("Pong", "sa-ddqn", 19, True),
+    Target("Freeway", "ddqn", 28, False),
+    Target("Freeway", "sa-ddqn", 25, True),
+    Target("RoadRunner", "ddqn", 15000, False),
+    Target("RoadRunner", "sa-ddqn", 12000, True, sa_kappa=0.01),
+    Target("BankHeist", "ddqn", 500, False),
+    Target("BankHeist", "sa-ddqn", 400, True, sa_kappa=0.02),
+)
+"""Work order and minimum scores (SA targets of RoadRunner and BankHeist: 80% of the vanilla minimum)."""
+
+
+def current_score(target: Target, agents_dir: Path = AGENTS_DIR) -> float | None:
+    """The target metric recorded in the agent's model card, or None if there is no agent or no such evaluation."""
+    if not agent_paths(agents_dir / target.stem)[1].exists():
+        return None
+    card = read_card(agents_dir / target.stem)
+    evaluation = card.robustness.get(target.metric) if target.robust else card.evaluation
+    return evaluation.mean if evaluation else None
+
+
+def next_target(agents_dir: Path = AGENTS_DIR) -> Target | None:
+    """The first target (in work order) whose agent is missing, unevaluated or below its minimum."""
+    for target in TARGETS:
+        score = current_score(target, agents_dir)
+        if score is None or score < target.minimum:
+            return target
+    return None
+
+
+def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
+    if target.method == "ddqn":
+        return DDQNConfig(game=target.game, total_steps=10_000_000, eps_decay_steps=100_000)
+    parent = agents_dir / f"{target.game.lower()}-ddqn"
+    if not agent_paths(parent)[1].exists():
+        raise FileNotFoundError(f"SA-DDQN for {target.game} is fine-tuned from {parent}, which does not exist yet")
+    # fine-tuning: the parent's policy is good, so explore little and start updating early
+    return DDQNConfig(game=target.game, method="sa-ddqn", total_steps=3_000_000, init_agent=str(parent),
+                      eps_start=0.05, eps_end=0.01, eps_decay_steps=50_000, learning_starts=10_000,
+                      sa_kappa=target.sa_kappa, sa_eps_ramp_start=20_000, sa_eps_ramp_steps=200_000)
+
+
+def _copy_agent(source: Path, destination: Path) -> None:
+    for suffix in (".safetensors", ".curve.csv", ".json"):  # card last: it vouches for the weights
+        src = source.with_suffix(suffix)
+        if src.exists():
+            with atomic_path(destination.with_suffix(suffix)) as tmp:
+                shutil.copyfile(src, tmp)
+
+
+def run_chunk(target: Target, seconds: float, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs",
+              episodes: int = 10) -> tuple[float, float | None]:
+    """Train ``target`` for ``seconds``, evaluate, and promote the result if better; returns (new, old) scores."""
+    run_dir = runs_dir / target.stem
+    resume = (run_dir / "checkpoint.safetensors").exists()
+    config = _config_for(target, agents_dir)
+    if resume:  # keep the run's own hyper-parameters
+        config = DDQNConfig(**json.loads((run_dir / "config.json").read_text()))
+    trainer = DDQNTrainer(config, run_dir, resume=resume)
+    trainer.train(deadline=time.time() + seconds)
+    candidate = trainer.agent_out
+    natural = evaluate_agent(candidate, episodes=episodes)
+    update_card(candidate, evaluation=natural)
+    score = natural.mean
+    if target.robust:
+        attacked = evaluate_agent(candidate, episodes=episodes, attack=PGD10)
+        update_card(candidate, robustness={PGD10.label: attacked})
+        score = attacked.mean
+    old = current_score(target, agents_dir)
+    if old is None or score > old:
+        _copy_agent(candidate, agents_dir / target.stem)
+    return score, old
+
+
+def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,
+                 runs_dir: Path = REPO_ROOT / "runs") -> None:
+    """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``."""
+    if hours <= 0 or chunk_hours <= 0:
+        raise ValueError("hours and chunk_hours must be positive")
+    deadline = time.time() + hours * 3600
+    while time.time() < deadline - 60:
+        target = next_target(agents_dir)
+        if target is None:
+            print("every agent meets its target")
+            return
+        seconds = min(chunk_hours * 3600, deadline - time.time())
+        print(f"campaign: training {target.stem} for {seconds / 60:.0f} min "
+              f"(target {target.metric} >= {target.minimum:g})", flush=True)
+        score, old = run_chunk(target, seconds, agents_dir, runs_dir)
+        verdict = "promoted" if old is None or score > old else f"kept the previous agent ({old:g})"
+        print(f"campaign: {target.stem} scores {score:g} on {target.metric}: {verdict}", flush=True)
+
+
+def campaign_status(agents_dir: Path = AGENTS_DIR) -> list[dict]:
+    """One row per target: its score, minimum and training budget so far."""
+    rows = []
+    for target in TARGETS:
+        score = current_score(target, agents_dir)
+        card_path = agent_paths(agents_dir / target.stem)[1]
+        card = read_card(agents_dir / target.stem) if card_path.exists() else None
+        rows.append({"agent": target.stem, "metric": target.metric, "minimum": target.minimum, "score": score,
+                     "met": score is not None and score >= target.minimum,
+                     "env_steps": card.env_steps if card else 0, "cpu_hours": card.cpu_hours if card else 0.0})
+    return rows
+

@@ -1,0 +1,37 @@
+"""Campaign: work order, promotion of better agents only."""
+import dataclasses
+import json
+
+from paperlib import campaign
+from paperlib.agents import read_card, update_card
+from paperlib.ddqn import DDQNConfig
+from tests.test_training import SMALL
+
+
+def test_work_order_follows_targets(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    agents, runs = tmp_path / "agents", tmp_path / "runs"
+    assert campaign.next_target(agents).stem == "pong-ddqn"
+    monkeypatch.setattr(campaign, "_config_for", lambda target, _: DDQNConfig(**SMALL, total_steps=200))
+
+    score, old = campaign.run_chunk(campaign.TARGETS[0], seconds=120, agents_dir=agents, runs_dir=runs, episodes=1)
+    assert old is None and -21 <= score <= 21
+    card = read_card(agents / "pong-ddqn")
+    assert card.evaluation.mean == score and card.env_steps == 200
+
+    # a recorded score above the minimum moves the campaign on to the SA agent of the same game
+    update_card(agents / "pong-ddqn", evaluation=dataclasses.replace(card.evaluation, mean=20.0))
+    assert campaign.next_target(agents).stem == "pong-sa-ddqn"
+
+    # a second chunk resumes the run; a worse agent does not replace the one in data/agents
+    before = (agents / "pong-ddqn.safetensors").read_bytes()
+    score, old = campaign.run_chunk(campaign.TARGETS[0], seconds=120, agents_dir=agents, runs_dir=runs, episodes=1)
+    assert old == 20.0 and score < 20.0
+    assert (agents / "pong-ddqn.safetensors").read_bytes() == before
+    assert json.loads((runs / "pong-ddqn" / "config.json").read_text())["total_steps"] == 200
+
+
+def test_status_lists_every_target(tmp_path):
+    rows = campaign.campaign_status(tmp_path)
+    assert [row["agent"] for row in rows][:2] == ["pong-ddqn", "pong-sa-ddqn"]
+    assert not any(row["met"] for row in rows)

@@ -14,11 +14,18 @@ from paperlib.games import get_game
 METHOD_LABELS = {"ddqn": "vanilla DDQN", "sa-ddqn": "SA-DDQN"}
 
 
+def _attacked_mean(card, steps: int) -> float:
+    evaluation = card.robustness.get(f"pgd-{steps} eps=1/255")
+    return evaluation.mean if evaluation else np.nan
+
+
 def score_table(stems: list[Path], episodes: int, seed: int, max_frames: int) -> pd.DataFrame:
-    """One row per agent: training budget, card score, a fresh (cached) evaluation and the paper's anchor."""
+    """One row per agent: training budget, a fresh (cached) natural evaluation, the card's natural and
+    PGD-10 / PGD-50 (eps = 1/255) returns, and the paper's anchors (SA-DQN released agents)."""
     rows = []
     for stem in stems:
         card = read_card(stem)
+        spec = get_game(card.game)
         evaluation = evaluate_agent(stem, episodes=episodes, seed=seed, max_frames_per_episode=max_frames)
         rows.append({
             "agent": stem.name,
@@ -31,7 +38,11 @@ def score_table(stems: list[Path], episodes: int, seed: int, max_frames: int) ->
             "eval_mean": evaluation.mean,
             "eval_std": evaluation.std,
             "eval_episodes": evaluation.episodes,
-            "paper_sa_dqn_release": get_game(card.game).paper_scores.get(card.method, np.nan),
+            "card_pgd10": _attacked_mean(card, 10),
+            "card_pgd50": _attacked_mean(card, 50),
+            "paper_natural": spec.paper_scores.get(card.method, np.nan),
+            "paper_pgd10": spec.paper_pgd10_scores.get(card.method, np.nan),
+            "fine_tuned_from": card.fine_tuned_from.split("@")[0].rsplit("/", 1)[-1],
             "sha256": card.sha256[:12],
         })
     return pd.DataFrame(rows)

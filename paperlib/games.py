@@ -23,6 +23,8 @@ class GameSpec:
     """ALE minimal action set, in ALE order; index = action id of the agent."""
     paper_scores: dict[str, float] = field(default_factory=dict)
     """Natural returns of the SA-DQN released agents (keys ``"ddqn"``, ``"sa-ddqn"``); empty if not in the paper."""
+    paper_pgd10_scores: dict[str, float] = field(default_factory=dict)
+    """Returns of the same agents under PGD-10 at eps = 1/255 (Zhang et al. 2020)."""
 
     @property
     def n_actions(self) -> int:
@@ -43,10 +45,13 @@ _FULL = (
 GAMES: dict[str, GameSpec] = {
     spec.name.lower(): spec
     for spec in (
-        GameSpec("Pong", "pong", 10, _SIX, {"ddqn": 21.0, "sa-ddqn": 21.0}),
-        GameSpec("Freeway", "freeway", 0, ("NOOP", "UP", "DOWN"), {"ddqn": 34.0, "sa-ddqn": 30.0}),
-        GameSpec("BankHeist", "bank_heist", 0, _FULL, {"ddqn": 1308.4, "sa-ddqn": 1235.4}),
-        GameSpec("RoadRunner", "road_runner", 20, _FULL, {"ddqn": 45534.0, "sa-ddqn": 44638.0}),
+        GameSpec("Pong", "pong", 10, _SIX, {"ddqn": 21.0, "sa-ddqn": 21.0}, {"ddqn": -21.0, "sa-ddqn": 21.0}),
+        GameSpec("Freeway", "freeway", 0, ("NOOP", "UP", "DOWN"), {"ddqn": 34.0, "sa-ddqn": 30.0},
+                 {"ddqn": 0.0, "sa-ddqn": 30.0}),
+        GameSpec("BankHeist", "bank_heist", 0, _FULL, {"ddqn": 1308.4, "sa-ddqn": 1235.4},
+                 {"ddqn": 56.4, "sa-ddqn": 1232.4}),
+        GameSpec("RoadRunner", "road_runner", 20, _FULL, {"ddqn": 45534.0, "sa-ddqn": 44638.0},
+                 {"ddqn": 0.0, "sa-ddqn": 44732.0}),
         GameSpec("Boxing", "boxing", 0, _FULL),
         GameSpec("SpaceInvaders", "space_invaders", 0, _SIX),
         GameSpec("Carnival", "carnival", 0, _SIX),

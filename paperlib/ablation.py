@@ -1,0 +1,171 @@
+"""Q-values of every single-pixel ablation Z_ij(s) of a state (the work behind KMAP and HMAP).
+
+Z_ij sets pixel (i, j) to zero in every stacked frame (core paper, Algorithms 1-2). Three ways to
+compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 rounding:
+
+- :func:`ablated_q_literal`: the paper's loop, one forward pass per pixel (the reference);
+- :func:`ablated_q_dense`: the ablated states in batches through any Q-network ``nn.Module``;
+- :func:`ablated_q_incremental`: for conv-stack networks (Nature-CNN, dueling or not). Zeroing one
+  pixel changes only a small window of every convolution's output (2x2, 3x3 and 5x5 for the
+  Nature-CNN), so only the change is propagated: through each convolution as the convolution of
+  the (sparse, windowed) input change, through each ReLU exactly, and into the first fully
+  connected layers as a sparse update of their pre-activations; the rest of the head runs batched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from paperlib.networks import DuelingNatureCNN, NatureCNN
+
+
+def _check_state(state: torch.Tensor) -> None:
+    if state.dim() != 3:
+        raise ValueError(f"expected one state of shape (C, H, W), got shape {tuple(state.shape)}")
+
+
+def ablated_q_literal(network: nn.Module, state: torch.Tensor) -> torch.Tensor:
+    """(H*W, A) Q-values, one forward pass per pixel, row-major pixel order (Algorithm 1 as written)."""
+    _check_state(state)
+    _, height, width = state.shape
+    rows = []
+    with torch.no_grad():
+        for i in range(height):
+            for j in range(width):
+                ablated = state.clone()
+                ablated[:, i, j] = 0.0
+                rows.append(network(ablated.unsqueeze(0))[0])
+    return torch.stack(rows)
+
+
+def ablated_q_dense(network: nn.Module, state: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """(H*W, A) Q-values, the ablated states in batches of ``batch_size`` through ``network``."""
+    _check_state(state)
+    channels, height, width = state.shape
+    pixels = height * width
+    out = []
+    with torch.no_grad():
+        for start in range(0, pixels, batch_size):
+            index = torch.arange(start, min(start + batch_size, pixels), device=state.device)
+            batch = state.expand(len(index), channels, height, width).clone()
+            batch[torch.arange(len(index)), :, index // width, index % width] = 0.0
+            out.append(network(batch))
+    return torch.cat(out)
+
+
+@dataclass
+class ConvStack:
+    """A Q-network seen as ReLU convolutions, then first linear layers on the flattened features, then a head."""
+
+    convs: list[nn.Conv2d]
+    """Convolutions, each followed by a ReLU (no padding, no dilation, no groups)."""
+    linears: list[nn.Linear]
+    """Linear layers applied to the flattened output of the last convolution."""
+    head: Callable[[list[torch.Tensor]], torch.Tensor]
+    """Maps the pre-activations of ``linears`` to Q-values."""
+
+
+def conv_stack(network: nn.Module) -> ConvStack | None:
+    """The :class:`ConvStack` view of a supported network (one with a ``conv_stack()`` method or a Nature-CNN)."""
+    if hasattr(network, "conv_stack"):
+        return network.conv_stack()
+    convs = [m for m in getattr(network, "features", []) if isinstance(m, nn.Conv2d)]
+    if isinstance(network, DuelingNatureCNN):
+        def head(pre: list[torch.Tensor]) -> torch.Tensor:
+            value = network.value[2](torch.relu(pre[0]))
+            advantage = network.advantage[2](torch.relu(pre[1]))
+            return value + advantage - advantage.mean(dim=1, keepdim=True)
+
+        return ConvStack(convs, [network.value[0], network.advantage[0]], head)
+    if isinstance(network, NatureCNN):
+        return ConvStack(convs, [network.q[0]], lambda pre: network.q[2](torch.relu(pre[0])))
+    return None
+
+
+def _output_window(start: torch.Tensor, size: int, kernel: int, stride: int, out_len: int) -> tuple[torch.Tensor, int]:
+    """First output index (per pixel) and common length of the output window touched by input rows
+    [start, start + size) of a convolution; windows are shifted inwards at the borders."""
+    lo = torch.clamp(torch.div(start - kernel + stride, stride, rounding_mode="floor"), min=0)  # ceil((s-k+1)/stride)
+    hi = torch.clamp(torch.div(start + size - 1, stride, rounding_mode="floor"), max=out_len - 1)
+    length = min(int((hi - lo).max()) + 1, out_len)
+    return torch.clamp(lo, max=out_len - length), length
+
+
+def _gather_windows(tensor: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Windows tensor[:, r:r+height, c:c+width] for every (r, c) pair: (P, C, height, width)."""
+    row_index = (rows[:, None] + torch.arange(height, device=rows.device))[:, :, None]
+    col_index = (cols[:, None] + torch.arange(width, device=cols.device))[:, None, :]
+    return tensor[:, row_index, col_index].permute(1, 0, 2, 3)
+
+
+def _embed(delta: torch.Tensor, row_offset: torch.Tensor, col_offset: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Place each delta patch (P, C, h, w) at its offset in a zero (P, C, height, width) canvas.
+
+    Parts that fall outside the canvas (input rows no output window reads) are dropped.
+    """
+    count, channels, h, w = delta.shape
+    full_h = max(height, int(row_offset.max()) + h)
+    full_w = max(width, int(col_offset.max()) + w)
+    canvas = torch.zeros(count, channels, full_h, full_w, dtype=delta.dtype, device=delta.device)
+    rows = (row_offset[:, None] + torch.arange(h, device=delta.device))[:, :, None]
+    cols = (col_offset[:, None] + torch.arange(w, device=delta.device))[:, None, :]
+    flat = (rows * full_w + cols).reshape(count, 1, h * w).expand(count, channels, h * w)
+    canvas.view(count, channels, -1).scatter_(2, flat, delta.reshape(count, channels, h * w))
+    return canvas[:, :, :height, :width]
+
+
+def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """(H*W, A) Q-values by propagating only the change each ablation makes (see the module docstring)."""
+    _check_state(state)
+    stack = conv_stack(network)
+    if stack is None:
+        raise TypeError(f"{type(network).__name__} is not a conv-stack network; use ablated_q_dense")
+    for conv in stack.convs:
+        if conv.padding not in ((0, 0), "valid") or conv.dilation != (1, 1) or conv.groups != 1:
+            raise TypeError("the incremental path needs convolutions without padding, dilation or groups")
+        if any(k < s for k, s in zip(conv.kernel_size, conv.stride)):
+            raise TypeError("the incremental path needs kernels at least as large as their strides")
+    with torch.no_grad():
+        clean_pre, clean_act = [], [state]
+        for conv in stack.convs:
+            clean_pre.append(conv(clean_act[-1].unsqueeze(0))[0])
+            clean_act.append(torch.relu(clean_pre[-1]))
+        features = clean_act[-1].reshape(-1)
+        clean_linear = [layer(features) for layer in stack.linears]
+        _, height, width = state.shape
+        out = [_ablated_chunk(stack, state, clean_pre, clean_act, clean_linear,
+                              torch.arange(start, min(start + batch_size, height * width), device=state.device))
+               for start in range(0, height * width, batch_size)]
+    return torch.cat(out)
+
+
+def _ablated_chunk(stack: ConvStack, state, clean_pre, clean_act, clean_linear, pixels: torch.Tensor) -> torch.Tensor:
+    width = state.shape[2]
+    rows, cols = pixels // width, pixels % width
+    delta = -state[:, rows, cols].T.reshape(len(pixels), -1, 1, 1)  # change of the input: the pixel's value -> 0
+    size_r = size_c = 1
+    for conv, pre in zip(stack.convs, clean_pre):
+        (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
+        out_r, len_r = _output_window(rows, size_r, k_r, s_r, pre.shape[1])
+        out_c, len_c = _output_window(cols, size_c, k_c, s_c, pre.shape[2])
+        in_r, in_c = out_r * s_r, out_c * s_c
+        span_r, span_c = (len_r - 1) * s_r + k_r, (len_c - 1) * s_c + k_c
+        delta_in = _embed(delta, rows - in_r, cols - in_c, span_r, span_c)
+        delta_pre = nn.functional.conv2d(delta_in, conv.weight, None, conv.stride)
+        pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)
+        delta = torch.relu(pre_window + delta_pre) - torch.relu(pre_window)
+        rows, cols, size_r, size_c = out_r, out_c, len_r, len_c
+    channels, f_height, f_width = clean_act[-1].shape
+    pre_linear = [base.expand(len(pixels), -1).clone() for base in clean_linear]
+    starts = rows * f_width + cols
+    for start in torch.unique(starts):
+        members = torch.nonzero(starts == start).squeeze(1)
+        r, c = int(rows[members[0]]), int(cols[members[0]])
+        change = delta[members].reshape(len(members), -1)
+        for layer, target in zip(stack.linears, pre_linear):
+            weight = layer.weight.view(-1, channels, f_height, f_width)[:, :, r:r + size_r, c:c + size_c]
+            target[members] += change @ weight.reshape(weight.shape[0], -1).T
+    return stack.head(pre_linear)

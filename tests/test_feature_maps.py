@@ -1,0 +1,170 @@
+"""KMAP/HMAP: exactness of the fast paths against the literal loop, hand-computed toy maps, invariances."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from paperlib.ablation import ConvStack, ablated_q_dense, ablated_q_incremental, ablated_q_literal
+from paperlib.feature_maps import (feature_maps, hmap_from_q, kmap_from_q, map_entropy, sparsity)
+from paperlib.networks import build_network
+
+
+class SmallConvQ(nn.Module):
+    """A configurable conv-stack Q-network (optionally dueling) for exactness tests."""
+
+    def __init__(self, in_channels, in_shape, convs, hidden, n_actions, dueling):
+        super().__init__()
+        layers, channels = [], in_channels
+        for out, kernel, stride in convs:
+            layers.append(nn.Conv2d(channels, out, kernel, stride))
+            channels = out
+        self.convs = nn.ModuleList(layers)
+        with torch.no_grad():
+            size = self._features(torch.zeros(1, in_channels, *in_shape)).shape[1]
+        self.dueling = dueling
+        self.fc = nn.ModuleList([nn.Linear(size, hidden) for _ in range(2 if dueling else 1)])
+        self.out = nn.ModuleList([nn.Linear(hidden, 1), nn.Linear(hidden, n_actions)] if dueling
+                                 else [nn.Linear(hidden, n_actions)])
+
+    def _features(self, x):
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+        return x.flatten(1)
+
+    def _head(self, pre):
+        hidden = [torch.relu(p) for p in pre]
+        if self.dueling:
+            value, advantage = self.out[0](hidden[0]), self.out[1](hidden[1])
+            return value + advantage - advantage.mean(dim=1, keepdim=True)
+        return self.out[0](hidden[0])
+
+    def forward(self, x):
+        features = self._features(x)
+        return self._head([fc(features) for fc in self.fc])
+
+    def conv_stack(self):
+        return ConvStack(list(self.convs), list(self.fc), self._head)
+
+
+ARCHITECTURES = {
+    "square": dict(in_channels=1, in_shape=(20, 20), convs=[(8, 4, 2), (8, 3, 1)], hidden=16, n_actions=4, dueling=True),
+    "non-square": dict(in_channels=2, in_shape=(24, 18), convs=[(6, (5, 3), (2, 1)), (8, (3, 2), (1, 2))], hidden=12,
+                       n_actions=3, dueling=False),
+    "strided": dict(in_channels=1, in_shape=(21, 17), convs=[(4, 3, 2), (6, 2, 2), (5, 2, 1)], hidden=10, n_actions=5,
+                    dueling=True),
+}
+
+
+def _state(channels, shape, seed):
+    generator = torch.Generator().manual_seed(seed)
+    state = torch.rand(channels, *shape, generator=generator)
+    state[:, :3] = 0.0  # some pixels are already zero, as the padded columns of Atari frames
+    return state
+
+
+def _close(a, b):
+    a, b = a.detach(), b.detach()
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_fast_paths_match_the_literal_loop_on_small_networks(name):
+    spec = ARCHITECTURES[name]
+    torch.manual_seed(1)
+    network = SmallConvQ(**spec)
+    state = _state(spec["in_channels"], spec["in_shape"], seed=2)
+    literal = ablated_q_literal(network, state)
+    _close(ablated_q_dense(network, state, batch_size=37), literal)
+    _close(ablated_q_incremental(network, state, batch_size=50), literal)
+    q_clean = network(state.unsqueeze(0))[0]
+    gaps = literal.topk(2, dim=1).values
+    clear = (gaps[:, 0] - gaps[:, 1]) > 1e-5  # argmax agreement wherever the literal top two are not tied
+    fast_actions = ablated_q_incremental(network, state).argmax(dim=1)
+    assert torch.equal(fast_actions[clear], literal.argmax(dim=1)[clear])
+    _close(kmap_from_q(q_clean, ablated_q_incremental(network, state)), kmap_from_q(q_clean, literal))
+
+
+@pytest.mark.parametrize("name", ["dueling", "nature"])
+def test_incremental_matches_dense_and_literal_on_the_nature_cnn(name):
+    torch.manual_seed(3)
+    network = build_network(name, 1, 6)
+    state = _state(1, (84, 84), seed=4)
+    dense = ablated_q_dense(network, state)
+    incremental = ablated_q_incremental(network, state)
+    _close(incremental, dense)
+    pixels = torch.randperm(84 * 84, generator=torch.Generator().manual_seed(0))[:150]
+    pixels = torch.cat([pixels, torch.tensor([0, 83, 84 * 83, 84 * 84 - 1, 84 * 42 + 41])])  # corners, centre
+    for pixel in pixels.tolist():  # literal Algorithm 1 on a sample of pixels
+        ablated = state.clone()
+        ablated[:, pixel // 84, pixel % 84] = 0.0
+        with torch.no_grad():
+            _close(incremental[pixel], network(ablated.unsqueeze(0))[0])
+
+
+def test_toy_3x3_maps_by_hand():
+    network = nn.Sequential(nn.Flatten(), nn.Linear(9, 2, bias=False))
+    with torch.no_grad():
+        network[1].weight.zero_()
+        network[1].weight[0, 0] = 1.0  # Q(s, 0) = s(0, 0)
+        network[1].weight[1, 8] = 0.25  # Q(s, 1) = s(2, 2) / 4
+    state = torch.zeros(1, 3, 3)
+    state[0, 0, 0], state[0, 2, 2] = 1.0, 2.0  # Q(s) = (1, 0.5), a* = 0
+    maps = feature_maps(network, state.unsqueeze(0), temperature=1.0, progress=False)
+    expected_k = np.zeros((3, 3))
+    expected_k[0, 0] = 1.0 - 0.5  # zeroing (0, 0) gives Q = (0, 0.5): the agent switches to action 1
+    np.testing.assert_allclose(maps.kmap[0], expected_k, atol=1e-7)
+    p0 = math.exp(1) / (math.exp(1) + math.exp(0.5))
+    clean_entropy = -(p0 * math.log(p0) + (1 - p0) * math.log(1 - p0))
+    q0 = 1 / (1 + math.exp(0.5))  # softmax(0, 0.5)[0]
+    expected_h = np.full((3, 3), clean_entropy)
+    expected_h[0, 0] = -(p0 * math.log(q0) + (1 - p0) * math.log(1 - q0))
+    p0_22 = math.exp(1) / (math.exp(1) + 1)  # zeroing (2, 2): Q = (1, 0)
+    expected_h[2, 2] = -(p0 * math.log(p0_22) + (1 - p0) * math.log(1 - p0_22))
+    np.testing.assert_allclose(maps.hmap[0], expected_h, rtol=1e-5)
+
+
+def test_a_pixel_the_network_ignores_gets_zero_kmap():
+    torch.manual_seed(5)
+    inner = build_network("dueling", 1, 6)
+    mask = torch.ones(1, 84, 84)
+    mask[0, 30, 40] = 0.0
+
+    class Ignoring(nn.Module):
+        def forward(self, x):
+            return inner(x * mask)
+
+    state = _state(1, (84, 84), seed=6)
+    maps = feature_maps(Ignoring(), state.unsqueeze(0), progress=False)
+    assert maps.kmap[0, 30, 40] == 0.0
+    q = inner(state.unsqueeze(0))[0]
+    p = torch.softmax(q, 0)
+    assert maps.hmap[0, 30, 40] == pytest.approx(float(-(p * p.log()).sum()), rel=1e-5)
+    assert (maps.kmap >= 0).all()  # the clean greedy action maximises Q(s, .)
+
+
+def test_temperature_enters_hmap_only():
+    q_clean, q_ablated = torch.tensor([1.0, 0.0]), torch.tensor([[0.0, 1.0]])
+    assert hmap_from_q(q_clean, q_ablated, 100.0) < hmap_from_q(q_clean, q_ablated, 1.0)
+    assert kmap_from_q(q_clean, q_ablated).item() == 1.0
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        hmap_from_q(q_clean, q_ablated, 0.0)
+
+
+def test_sparsity_and_entropy_maxima_and_errors():
+    uniform = np.ones((84, 84))
+    assert sparsity(uniform) == pytest.approx(84.0)
+    assert map_entropy(uniform) == pytest.approx(math.log(7056), abs=1e-9)
+    assert map_entropy(uniform) == pytest.approx(8.8616, abs=1e-4)
+    one_hot = np.zeros((84, 84))
+    one_hot[3, 4] = 5.0
+    assert sparsity(one_hot) == pytest.approx(1.0)
+    assert math.isnan(sparsity(np.zeros((84, 84))))  # undefined, never a number
+    rng = np.random.default_rng(0)
+    random_map = rng.random((84, 84))
+    assert 1.0 <= sparsity(random_map) <= 84.0 and map_entropy(random_map) <= math.log(7056)
+    with pytest.raises(ValueError, match="2-D map"):
+        sparsity(np.ones(7056))
+    with pytest.raises(ValueError, match="non-empty batch"):
+        feature_maps(build_network("nature", 1, 6), torch.zeros(0, 1, 84, 84))

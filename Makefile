@@ -33,8 +33,11 @@ book: notebooks
 nbval-refresh: $(STAMP)
 	$(BIN)/paperlib reproduce --quick --output-dir tests/notebooks
 
+## benchmark: throughput of training and of exact feature maps (installs captum, a benchmark-only dependency)
 benchmark: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/python benchmarks/training_throughput.py
+	$(BIN)/python benchmarks/feature_map_speed.py
 
 clean:
 	rm -rf _build book/executed

@@ -1,0 +1,94 @@
+"""Seconds per state for exact single-pixel ablation maps (KMAP), side by side, on this machine.
+
+Same network (a random dueling Nature-CNN unless --agent is given), same real Atari states, one run:
+  literal   the paper's Algorithm 1, one forward pass per pixel
+  dense     paperlib's batched dense path (any nn.Module)
+  ours      paperlib's incremental path (windowed change propagation)
+  captum-1  Captum FeatureAblation, default perturbations_per_eval=1
+  captum-64 Captum FeatureAblation, perturbations_per_eval=64
+Captum computes KMAP exactly through the forward function x -> Q(s, argmax_a Q(x, a)), so its maps are
+compared with ours as a cross-check. Captum is a benchmark-only dependency: pip install captum.
+
+Usage: python benchmarks/feature_map_speed.py [--states 2] [--threads 1] [--agent data/agents/pong-ddqn]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_literal
+from paperlib.agents import load_agent
+from paperlib.envs import AtariEnvs, EnvConfig
+from paperlib.feature_maps import kmap_from_q
+from paperlib.networks import build_network
+from paperlib.preprocess import to_network_input
+
+
+def sample_states(game: str, count: int, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    with AtariEnvs(EnvConfig(game)) as envs:
+        obs = envs.reset(seed=seed)
+        states = []
+        for step in range(60 * count):
+            obs = envs.step(rng.integers(0, envs.n_actions, 1)).obs
+            if step % 60 == 59:
+                states.append(obs[0])
+    return to_network_input(np.stack(states))
+
+
+def captum_kmap(network: torch.nn.Module, state: torch.Tensor, per_eval: int) -> torch.Tensor:
+    from captum.attr import FeatureAblation
+
+    with torch.no_grad():
+        q_clean = network(state.unsqueeze(0))[0]
+    forward = lambda x: q_clean[network(x).argmax(dim=1)]  # noqa: E731  K = f(s) - f(Z_ij(s))
+    mask = torch.arange(state[0].numel()).reshape(1, 1, *state.shape[1:]).expand(1, *state.shape)
+    with torch.no_grad():
+        return FeatureAblation(forward).attribute(state.unsqueeze(0), baselines=0.0, feature_mask=mask,
+                                                  perturbations_per_eval=per_eval)[0, 0].reshape(-1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--states", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--agent", help="agent stem (default: a random dueling Nature-CNN on Pong)")
+    parser.add_argument("--skip-slow", action="store_true", help="skip the literal loop and Captum's default")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.agent:
+        network, card = load_agent(args.agent)
+        game = card.game
+    else:
+        torch.manual_seed(0)
+        network, game = build_network("dueling", 1, 6).eval(), "pong"
+    states = sample_states(game, args.states)
+
+    def ours(state):
+        return ablated_q_incremental(network, state)
+
+    methods = {"ours": ours, "dense": lambda s: ablated_q_dense(network, s)}
+    if not args.skip_slow:
+        methods["literal"] = lambda s: ablated_q_literal(network, s)
+        methods["captum-1"] = lambda s: captum_kmap(network, s, 1)
+    methods["captum-64"] = lambda s: captum_kmap(network, s, 64)
+    seconds, kmaps = {}, {}
+    for name, method in methods.items():
+        start = time.perf_counter()
+        results = [method(state) for state in states]
+        seconds[name] = (time.perf_counter() - start) / len(states)
+        with torch.no_grad():
+            kmaps[name] = [r if name.startswith("captum") else kmap_from_q(network(s.unsqueeze(0))[0], r)
+                           for s, r in zip(states, results)]
+    print(f"{len(states)} {game} state(s), {torch.get_num_threads()} thread(s), torch {torch.__version__}")
+    print(f"{'method':10s} {'s/state':>9s} {'ratio to ours':>14s} {'max |K - K_ours|':>17s}")
+    for name in methods:
+        diff = max(float((a - b).abs().max()) for a, b in zip(kmaps[name], kmaps["ours"]))
+        print(f"{name:10s} {seconds[name]:9.3f} {seconds[name] / seconds['ours']:14.1f} {diff:17.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,8 @@ Every episode is played by its own emulator, so the result does not favour short
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import torch
 
@@ -16,12 +18,13 @@ from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
 
 
-def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, seed: int = 0, epsilon: float = 0.0,
-                     frame_stack: int = 1, max_frames_per_episode: int = 108_000, progress: bool = True,
-                     attack: AttackSpec | None = None) -> Evaluation:
-    """Play ``episodes`` episodes with an epsilon-greedy policy and return their unclipped returns.
+def play(network: torch.nn.Module, game: str, episodes: int, seed: int = 0, epsilon: float = 0.0,
+         frame_stack: int = 1, max_frames_per_episode: int = 108_000,
+         attack: AttackSpec | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, list[float | None]]]:
+    """Play one episode per emulator with an epsilon-greedy policy (PGD-attacked observations with ``attack``).
 
-    With ``attack``, every observation is replaced by its PGD adversary before the agent acts.
+    Before every step yields (t, observations uint8 (episodes, C, 84, 84), mask of the emulators whose
+    first episode is still running, returns so far: None until an episode ends). Stops when all ended.
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
@@ -32,12 +35,12 @@ def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, se
     generator = torch.Generator(device=device).manual_seed(seed)
     returns: list[float | None] = [None] * episodes
     config = EnvConfig(game, num_envs=episodes, frame_stack=frame_stack, max_frames_per_episode=max_frames_per_episode)
-    label = attack.label if attack else "natural"
-    bar = Progress(episodes, 0, f"evaluate {game} ({label})", enabled=progress, unit="episode")
     with AtariEnvs(config) as envs, torch.no_grad():
         obs = envs.reset(seed=seed)
+        t = 0
         while any(r is None for r in returns):
-            active = np.array([r is None for r in returns])  # envs whose first episode is still running
+            active = np.array([r is None for r in returns])
+            yield t, obs, active, returns
             states = to_network_input(obs[active], device)
             if attack is not None:
                 with torch.enable_grad():
@@ -45,16 +48,27 @@ def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, se
             greedy = np.zeros(episodes, dtype=np.int64)
             greedy[active] = network(states).argmax(dim=1).cpu().numpy()
             explore = rng.random(episodes) < epsilon
-            actions = np.where(explore, rng.integers(0, envs.n_actions, episodes), greedy)
-            step = envs.step(actions)
+            step = envs.step(np.where(explore, rng.integers(0, envs.n_actions, episodes), greedy))
             finished = iter(step.finished)
             for env in np.flatnonzero(step.episode_end):
                 episode_return, _ = next(finished)
                 if returns[env] is None:
                     returns[env] = episode_return
-                    bar.record_returns([episode_return])
-                    bar.update(sum(r is not None for r in returns))
             obs = step.obs
+            t += 1
+
+
+def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, seed: int = 0, epsilon: float = 0.0,
+                     frame_stack: int = 1, max_frames_per_episode: int = 108_000, progress: bool = True,
+                     attack: AttackSpec | None = None) -> Evaluation:
+    """Play ``episodes`` episodes (see :func:`play`) and summarise their unclipped returns."""
+    label = attack.label if attack else "natural"
+    bar = Progress(episodes, 0, f"evaluate {game} ({label})", enabled=progress, unit="episode")
+    returns: list[float | None] = []
+    for _, _, active, returns in play(network, game, episodes, seed, epsilon, frame_stack, max_frames_per_episode,
+                                      attack):
+        bar.update(int((~active).sum()))
+    bar.update(episodes)
     bar.close()
     return _summarise(np.array(returns, dtype=np.float64), seed, epsilon, attack)
 

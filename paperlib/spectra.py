@@ -54,16 +54,3 @@ def spectral_centroid(normalised: np.ndarray) -> np.ndarray:
 def low_frequency_fraction(normalised: np.ndarray, cutoff: int) -> np.ndarray:
     """Share of the energy at maximum spatial frequency f <= cutoff."""
     return normalised[..., : cutoff + 1].sum(axis=-1)
-
-
-def bootstrap_interval(values: np.ndarray, statistic=np.mean, resamples: int = 2000, level: float = 0.95,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap interval of ``statistic`` over the first axis of ``values``."""
-    values = np.asarray(values)
-    if len(values) == 0:
-        raise ValueError("cannot bootstrap an empty sample")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(values), size=(resamples, len(values)))
-    stats = np.stack([statistic(values[d], axis=0) for d in draws])
-    alpha = (1 - level) / 2
-    return np.quantile(stats, alpha, axis=0), np.quantile(stats, 1 - alpha, axis=0)

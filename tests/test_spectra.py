@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from paperlib.spectra import (bootstrap_interval, centred_spectrum, energy_by_frequency, low_frequency_fraction,
+from paperlib.bootstrap import bootstrap_interval
+from paperlib.spectra import (centred_spectrum, energy_by_frequency, low_frequency_fraction,
                               max_frequency_grid, normalised_energy, spectral_centroid)
 
 

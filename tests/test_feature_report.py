@@ -1,0 +1,47 @@
+"""Tables 1-2 and the claim checks on synthetic maps with known answers."""
+import math
+
+import numpy as np
+import pytest
+
+from paperlib.feature_maps import FeatureMaps
+from paperlib.feature_report import claim_checks, measure_table, plot_pair
+
+
+def _maps(kind, states=6, seed=0):
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        kmap = np.ones((states, 84, 84)) + 0.01 * rng.random((states, 84, 84))
+    elif kind == "sparse":
+        kmap = np.zeros((states, 84, 84))
+        kmap[:, 10, 20] = 1 + rng.random(states)
+    else:
+        kmap = np.zeros((states, 84, 84))
+    return FeatureMaps(kmap, np.ones((states, 84, 84)), 1.0)
+
+
+def test_table_values_intervals_and_paper_columns():
+    table = measure_table({("Pong", "ddqn"): _maps("uniform"), ("Pong", "sa-ddqn"): _maps("sparse")}, resamples=200)
+    vanilla, adversarial = table.set_index("method").loc["ddqn"], table.set_index("method").loc["sa-ddqn"]
+    assert vanilla["S(K)"] == pytest.approx(84.0, rel=1e-3) and adversarial["S(K)"] == pytest.approx(1.0)
+    assert vanilla["S(H)"] == pytest.approx(84.0) and vanilla["H(H)"] == pytest.approx(math.log(7056))
+    assert 83.9 <= vanilla["S(K) low"] <= vanilla["S(K) high"] <= 84.0  # a percentile interval of the resampled sums
+    assert adversarial["S(K) low"] == pytest.approx(1.0) and adversarial["S(K) high"] == pytest.approx(1.0)
+    assert vanilla["S(K) paper"] == 49.7993 and adversarial["S(K) paper"] == 1.9508
+    assert (table["states"] == 6).all()
+    assert claim_checks(table)[0].startswith("Pong: adversarial KMAP sparser than vanilla: holds (bootstrap")
+
+
+def test_claims_with_missing_agents_or_undefined_sparsity():
+    only_vanilla = measure_table({("Freeway", "ddqn"): _maps("uniform")}, resamples=50)
+    assert claim_checks(only_vanilla) == ["Freeway: not testable yet (agents present: ddqn)"]
+    table = measure_table({("Freeway", "ddqn"): _maps("uniform"), ("Freeway", "sa-ddqn"): _maps("zero")},
+                          resamples=50)
+    assert math.isnan(table.set_index("method").loc["sa-ddqn", "S(K)"])
+    assert "undefined" in claim_checks(table)[0]
+
+
+def test_plot_pair_handles_a_missing_agent():
+    fig = plot_pair({"ddqn": np.ones((84, 84)), "sa-ddqn": None}, "KMAP Pong",
+                    frames={"ddqn": np.zeros((84, 84), np.uint8)})
+    assert len(fig.axes) == 3  # two panels and one colour bar

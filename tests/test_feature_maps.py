@@ -138,7 +138,8 @@ def test_a_pixel_the_network_ignores_gets_zero_kmap():
     state = _state(1, (84, 84), seed=6)
     maps = feature_maps(Ignoring(), state.unsqueeze(0), progress=False)
     assert maps.kmap[0, 30, 40] == 0.0
-    q = inner(state.unsqueeze(0))[0]
+    with torch.no_grad():
+        q = inner(state.unsqueeze(0))[0]
     p = torch.softmax(q, 0)
     assert maps.hmap[0, 30, 40] == pytest.approx(float(-(p * p.log()).sum()), rel=1e-5)
     assert (maps.kmap >= 0).all()  # the clean greedy action maximises Q(s, .)

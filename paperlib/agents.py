@@ -177,3 +177,18 @@ def load_agent(stem: str | Path, device: torch.device | str = "cpu") -> tuple[to
 def list_agents(directory: str | Path = AGENTS_DIR) -> list[Path]:
     """Stems of every agent (card present) in ``directory``, sorted."""
     return sorted(p.with_suffix("") for p in Path(directory).glob("*.json"))
+
+
+def find_agents(games: list[str], directory: str | Path = AGENTS_DIR,
+                methods: tuple[str, ...] = ("ddqn", "sa-ddqn")) -> dict[tuple[str, str], Path]:
+    """Stems ``<game>-<method>`` present in ``directory``, keyed by (game name, method); prints what is missing."""
+    found = {}
+    for game in games:
+        name = get_game(game).name
+        for method in methods:
+            stem = Path(directory) / f"{name.lower()}-{method}"
+            present = agent_paths(stem)[1].exists()
+            print(f"{name:12s} {method:8s} {'present' if present else 'missing: train it with paperlib campaign'}")
+            if present:
+                found[(name, method)] = stem
+    return found

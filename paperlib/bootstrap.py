@@ -20,3 +20,15 @@ def bootstrap_interval(values: np.ndarray, statistic=lambda sample: sample.mean(
     if np.isnan(stats).all(axis=0).any():
         return np.full(stats.shape[1:], np.nan), np.full(stats.shape[1:], np.nan)
     return np.nanquantile(stats, alpha, axis=0), np.nanquantile(stats, 1 - alpha, axis=0)
+
+
+def lower_verdict(first: dict, second: dict, column: str) -> str:
+    """Is ``first[column]`` lower than ``second[column]``? Judged with their bootstrap intervals
+    (``column + " low"`` / ``" high"``)."""
+    if np.isnan(first[column]) or np.isnan(second[column]):
+        return "undefined (a statistic is NaN)"
+    if first[f"{column} high"] < second[f"{column} low"]:
+        return "holds (bootstrap intervals separate)"
+    if first[column] < second[column]:
+        return "holds on the point estimate only (intervals overlap)"
+    return "does not hold"

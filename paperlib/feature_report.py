@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from paperlib.agents import load_agent, read_card
-from paperlib.bootstrap import bootstrap_interval
+from paperlib.bootstrap import bootstrap_interval, lower_verdict
 from paperlib.cache import cached
 from paperlib.feature_maps import FeatureMaps, feature_maps, map_entropy, sparsity
 from paperlib.preprocess import to_network_input
@@ -77,14 +77,7 @@ def claim_checks(table: pd.DataFrame) -> list[str]:
             lines.append(f"{game}: not testable yet (agents present: {', '.join(sorted(by_method.index))})")
             continue
         v, a = by_method.loc["ddqn"], by_method.loc["sa-ddqn"]
-        if math.isnan(v["S(K)"]) or math.isnan(a["S(K)"]):
-            sparser = "undefined (an all-zero KMAP)"
-        elif a["S(K) high"] < v["S(K) low"]:
-            sparser = "holds (bootstrap intervals separate)"
-        elif a["S(K)"] < v["S(K)"]:
-            sparser = "holds on the point estimate only (intervals overlap)"
-        else:
-            sparser = "does not hold"
+        sparser = lower_verdict(a, v, "S(K)")
         hmap_close = all(row["S(H)"] >= 0.99 * 84 for row in (v, a))
         lines.append(f"{game}: adversarial KMAP sparser than vanilla: {sparser} "
                      f"(S(K) {a['S(K)']:.2f} vs {v['S(K)']:.2f}); HMAP barely distinguishes them: "

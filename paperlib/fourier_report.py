@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from paperlib.agents import load_agent, read_card
-from paperlib.bootstrap import bootstrap_interval
+from paperlib.bootstrap import bootstrap_interval, lower_verdict
 from paperlib.cache import cached
 from paperlib.cw import CWConfig, carlini_wagner
 from paperlib.preprocess import to_network_input
@@ -85,12 +85,7 @@ def claim_checks(summary: pd.DataFrame) -> list[str]:
             lines.append(f"{game}: not testable yet (successful perturbations only for: {', '.join(present) or 'none'})")
             continue
         v, a = by_method.loc["ddqn"], by_method.loc["sa-ddqn"]
-        if a["centroid high"] < v["centroid low"]:
-            verdict = "reproduced (bootstrap intervals separate)"
-        elif a["centroid"] < v["centroid"]:
-            verdict = "point estimate agrees, intervals overlap"
-        else:
-            verdict = "not reproduced"
+        verdict = lower_verdict(a, v, "centroid")
         lines.append(f"{game}: adversarial perturbations at lower frequencies: {verdict} "
                      f"(centroid {a['centroid']:.2f} vs {v['centroid']:.2f})")
     return lines

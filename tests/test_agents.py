@@ -84,3 +84,12 @@ def test_weights_are_safetensors_not_pickle(saved):
     header_length = int.from_bytes(stem.with_suffix(".safetensors").read_bytes()[:8], "little")
     header = json.loads(stem.with_suffix(".safetensors").read_bytes()[8:8 + header_length])
     assert "features.0.weight" in header
+
+
+def test_find_agents_lists_present_pairs(tmp_path, capsys):
+    from paperlib.agents import find_agents
+
+    save_agent(tmp_path / "pong-ddqn", build_network("dueling", 1, 6), _card())
+    found = find_agents(["pong", "Freeway"], tmp_path)
+    assert found == {("Pong", "ddqn"): tmp_path / "pong-ddqn"}
+    assert "missing" in capsys.readouterr().out

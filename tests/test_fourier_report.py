@@ -18,10 +18,10 @@ def test_low_frequency_perturbations_are_recognised():
     summary = spectrum_summary(attacks, cutoff=10, resamples=100)
     adversarial = summary.set_index("method").loc["sa-ddqn"]
     assert adversarial["centroid"] < 4 and adversarial["low_fraction"] == 1.0
-    assert claim_checks(summary) == ["Freeway: adversarial perturbations at lower frequencies: reproduced "
+    assert claim_checks(summary) == ["Freeway: adversarial perturbations at lower frequencies: holds "
                                      "(bootstrap intervals separate) (centroid 3.00 vs 30.00)"]
     reversed_claim = spectrum_summary({("Pong", "sa-ddqn"): _attacks(30), ("Pong", "ddqn"): _attacks(3)}, 10, 100)
-    assert "not reproduced" in claim_checks(reversed_claim)[0]
+    assert "does not hold" in claim_checks(reversed_claim)[0]
 
 
 def test_failed_attacks_are_excluded_and_reported():

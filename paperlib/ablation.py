@@ -66,6 +66,11 @@ class ConvStack:
     """Linear layers applied to the flattened output of the last convolution."""
     head: Callable[[list[torch.Tensor]], torch.Tensor]
     """Maps the pre-activations of ``linears`` to Q-values."""
+    policy_linears: tuple[int, ...] | None = None
+    """Indices of the ``linears`` that determine Q up to a per-state constant (the greedy action and the
+    softmax policy), e.g. only the advantage stream of a dueling network; None: all of them."""
+    policy_head: Callable[[list[torch.Tensor]], torch.Tensor] | None = None
+    """Maps the pre-activations of ``policy_linears`` to Q-values up to a per-state constant."""
 
 
 def conv_stack(network: nn.Module) -> ConvStack | None:
@@ -79,7 +84,9 @@ def conv_stack(network: nn.Module) -> ConvStack | None:
             advantage = network.advantage[2](torch.relu(pre[1]))
             return value + advantage - advantage.mean(dim=1, keepdim=True)
 
-        return ConvStack(convs, [network.value[0], network.advantage[0]], head)
+        # Q = V + A - mean(A): up to a per-state constant, Q is the advantage stream alone
+        return ConvStack(convs, [network.value[0], network.advantage[0]], head, (1,),
+                         lambda pre: network.advantage[2](torch.relu(pre[0])))
     if isinstance(network, NatureCNN):
         return ConvStack(convs, [network.q[0]], lambda pre: network.q[2](torch.relu(pre[0])))
     return None
@@ -96,29 +103,36 @@ def _output_window(start: torch.Tensor, size: int, kernel: int, stride: int, out
 
 def _gather_windows(tensor: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Windows tensor[:, r:r+height, c:c+width] for every (r, c) pair: (P, C, height, width)."""
-    row_index = (rows[:, None] + torch.arange(height, device=rows.device))[:, :, None]
-    col_index = (cols[:, None] + torch.arange(width, device=cols.device))[:, None, :]
-    return tensor[:, row_index, col_index].permute(1, 0, 2, 3)
+    channels, _, full_width = tensor.shape
+    windows = nn.functional.unfold(tensor.unsqueeze(0), (height, width))[0]  # (C*h*w, every window start)
+    picked = windows.index_select(1, rows * (full_width - width + 1) + cols)
+    return picked.T.reshape(len(rows), channels, height, width)
 
 
 def _embed(delta: torch.Tensor, row_offset: torch.Tensor, col_offset: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Place each delta patch (P, C, h, w) at its offset in a zero (P, C, height, width) canvas.
+    """Place each patch (P, C, h, w) at its (possibly negative) offset in a zero (P, C, height, width) canvas.
 
-    Parts that fall outside the canvas (input rows no output window reads) are dropped.
+    Parts that fall outside the canvas (rows no window reads, or outside the layer) are dropped.
     """
     count, channels, h, w = delta.shape
-    full_h = max(height, int(row_offset.max()) + h)
-    full_w = max(width, int(col_offset.max()) + w)
+    top, left = min(int(row_offset.min()), 0), min(int(col_offset.min()), 0)
+    full_h = max(height, int(row_offset.max()) + h) - top
+    full_w = max(width, int(col_offset.max()) + w) - left
     canvas = torch.zeros(count, channels, full_h, full_w, dtype=delta.dtype, device=delta.device)
-    rows = (row_offset[:, None] + torch.arange(h, device=delta.device))[:, :, None]
-    cols = (col_offset[:, None] + torch.arange(w, device=delta.device))[:, None, :]
+    rows = (row_offset[:, None] - top + torch.arange(h, device=delta.device))[:, :, None]
+    cols = (col_offset[:, None] - left + torch.arange(w, device=delta.device))[:, None, :]
     flat = (rows * full_w + cols).reshape(count, 1, h * w).expand(count, channels, h * w)
     canvas.view(count, channels, -1).scatter_(2, flat, delta.reshape(count, channels, h * w))
-    return canvas[:, :, :height, :width]
+    return canvas[:, :, -top:height - top, -left:width - left]
 
 
-def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """(H*W, A) Q-values by propagating only the change each ablation makes (see the module docstring)."""
+def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: int = 2048,
+                          up_to_shift: bool = False) -> torch.Tensor:
+    """(H*W, A) Q-values by propagating only the change each ablation makes (see the module docstring).
+
+    ``up_to_shift=True`` returns Q-values up to a per-pixel constant (enough for the greedy action and the
+    softmax policy, so for KMAP and HMAP), which skips the value stream of a dueling network.
+    """
     _check_state(state)
     stack = conv_stack(network)
     if stack is None:
@@ -133,39 +147,58 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         for conv in stack.convs:
             clean_pre.append(conv(clean_act[-1].unsqueeze(0))[0])
             clean_act.append(torch.relu(clean_pre[-1]))
-        features = clean_act[-1].reshape(-1)
-        clean_linear = [layer(features) for layer in stack.linears]
+        linears, head = stack.linears, stack.head
+        if up_to_shift and stack.policy_linears is not None:
+            linears, head = [stack.linears[i] for i in stack.policy_linears], stack.policy_head
         _, height, width = state.shape
-        out = [_ablated_chunk(stack, state, clean_pre, clean_act, clean_linear,
-                              torch.arange(start, min(start + batch_size, height * width), device=state.device))
+        out = [head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1],
+                                    torch.arange(start, min(start + batch_size, height * width), device=state.device)))
                for start in range(0, height * width, batch_size)]
     return torch.cat(out)
 
 
-def _ablated_chunk(stack: ConvStack, state, clean_pre, clean_act, clean_linear, pixels: torch.Tensor) -> torch.Tensor:
+def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, len_r: int, len_c: int) -> torch.Tensor:
+    """Change of a convolution's pre-activation on the output windows, from the change ``delta`` of its input
+    on the windows starting at (rows, cols)."""
+    (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
+    if (s_r, s_c) == (1, 1):
+        # every output touched: a transposed convolution of the change (no multiplications by zero padding)
+        full = nn.functional.conv_transpose2d(delta, conv.weight.transpose(0, 1).flip(2, 3))
+        return _embed(full, rows - k_r + 1 - out_r, cols - k_c + 1 - out_c, len_r, len_c)
+    span_r, span_c = (len_r - 1) * s_r + k_r, (len_c - 1) * s_c + k_c
+    delta_in = _embed(delta, rows - out_r * s_r, cols - out_c * s_c, span_r, span_c)
+    return nn.functional.conv2d(delta_in, conv.weight, None, conv.stride)
+
+
+def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: torch.Tensor, clean_pre, features,
+                    pixels: torch.Tensor) -> list[torch.Tensor]:
+    """Pre-activations of ``linears`` for the ablation of each pixel in ``pixels``."""
     width = state.shape[2]
     rows, cols = pixels // width, pixels % width
     delta = -state[:, rows, cols].T.reshape(len(pixels), -1, 1, 1)  # change of the input: the pixel's value -> 0
     size_r = size_c = 1
-    for conv, pre in zip(stack.convs, clean_pre):
+    for conv, pre in zip(convs, clean_pre):
         (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
         out_r, len_r = _output_window(rows, size_r, k_r, s_r, pre.shape[1])
         out_c, len_c = _output_window(cols, size_c, k_c, s_c, pre.shape[2])
-        in_r, in_c = out_r * s_r, out_c * s_c
-        span_r, span_c = (len_r - 1) * s_r + k_r, (len_c - 1) * s_c + k_c
-        delta_in = _embed(delta, rows - in_r, cols - in_c, span_r, span_c)
-        delta_pre = nn.functional.conv2d(delta_in, conv.weight, None, conv.stride)
+        delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
         pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)
         delta = torch.relu(pre_window + delta_pre) - torch.relu(pre_window)
         rows, cols, size_r, size_c = out_r, out_c, len_r, len_c
-    channels, f_height, f_width = clean_act[-1].shape
-    pre_linear = [base.expand(len(pixels), -1).clone() for base in clean_linear]
-    starts = rows * f_width + cols
-    for start in torch.unique(starts):
-        members = torch.nonzero(starts == start).squeeze(1)
-        r, c = int(rows[members[0]]), int(cols[members[0]])
-        change = delta[members].reshape(len(members), -1)
-        for layer, target in zip(stack.linears, pre_linear):
+    channels, f_height, f_width = features.shape
+    flat = features.reshape(-1)
+    pre_linear = [layer(flat).expand(len(pixels), -1).clone() for layer in linears]
+    # pixels whose change reaches the same window of the last convolution share one matrix product
+    starts, order = torch.sort(rows * f_width + cols, stable=True)
+    delta = delta[order].reshape(len(pixels), -1)
+    bounds = torch.cumsum(torch.unique_consecutive(starts, return_counts=True)[1], 0).tolist()
+    for begin, end in zip([0] + bounds[:-1], bounds):
+        r, c = divmod(int(starts[begin]), f_width)
+        change = delta[begin:end]
+        changed = change.abs().amax(dim=0) > 0  # units that no ablation of this group moves (dead ReLUs) drop out
+        change = change[:, changed]
+        members = order[begin:end]
+        for layer, target in zip(linears, pre_linear):
             weight = layer.weight.view(-1, channels, f_height, f_width)[:, :, r:r + size_r, c:c + size_c]
-            target[members] += change @ weight.reshape(weight.shape[0], -1).T
-    return stack.head(pre_linear)
+            target[members] += change @ weight.reshape(weight.shape[0], -1)[:, changed].T
+    return pre_linear

@@ -52,12 +52,13 @@ def hmap_from_q(q_clean: torch.Tensor, q_ablated: torch.Tensor, temperature: flo
 
 
 def ablated_q(network: nn.Module, state: torch.Tensor, method: str = "auto") -> torch.Tensor:
-    """Q(Z_ij(s), .) for all pixels, (H*W, A), with the incremental path where the network allows it."""
+    """Q(Z_ij(s), .) for all pixels, (H*W, A), up to a per-pixel constant (all that KMAP and HMAP depend on),
+    with the incremental path where the network allows it."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "dense" or (method == "auto" and conv_stack(network) is None):
         return ablated_q_dense(network, state)
-    return ablated_q_incremental(network, state)
+    return ablated_q_incremental(network, state, up_to_shift=True)
 
 
 def feature_maps(network: nn.Module, states: torch.Tensor, temperature: float = 1.0, method: str = "auto",

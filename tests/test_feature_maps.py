@@ -169,3 +169,17 @@ def test_sparsity_and_entropy_maxima_and_errors():
         sparsity(np.ones(7056))
     with pytest.raises(ValueError, match="non-empty batch"):
         feature_maps(build_network("nature", 1, 6), torch.zeros(0, 1, 84, 84))
+
+
+@pytest.mark.parametrize("name", ["dueling", "nature"])
+def test_shift_invariant_path_gives_the_same_maps(name):
+    torch.manual_seed(7)
+    network = build_network(name, 1, 6)
+    state = _state(1, (84, 84), seed=8)
+    shifted = ablated_q_incremental(network, state, up_to_shift=True)
+    full = ablated_q_dense(network, state)
+    _close(shifted - shifted.mean(dim=1, keepdim=True), full - full.mean(dim=1, keepdim=True))
+    fast = feature_maps(network, state.unsqueeze(0), temperature=0.5, method="incremental", progress=False)
+    dense = feature_maps(network, state.unsqueeze(0), temperature=0.5, method="dense", progress=False)
+    np.testing.assert_allclose(fast.hmap, dense.hmap, rtol=1e-4)
+    np.testing.assert_allclose(fast.kmap, dense.kmap, atol=1e-5)

@@ -33,11 +33,12 @@ book: notebooks
 nbval-refresh: $(STAMP)
 	$(BIN)/paperlib reproduce --quick --output-dir tests/notebooks
 
-## benchmark: throughput of training and of exact feature maps (installs captum, a benchmark-only dependency)
+## benchmark: training throughput, exact feature maps vs Captum, C&W vs ART (captum and ART: benchmark-only)
 benchmark: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
-	$(BIN)/python benchmarks/training_throughput.py
-	$(BIN)/python benchmarks/feature_map_speed.py
+	$(BIN)/python -m benchmarks.training_throughput
+	$(BIN)/python -m benchmarks.feature_map_speed
+	$(BIN)/python -m benchmarks.cw_speed --agent data/agents/pong-ddqn
 
 clean:
 	rm -rf _build book/executed

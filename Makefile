@@ -18,6 +18,7 @@ install: $(STAMP)
 
 ## test: unit tests, a smoke training run and nbval regression tests of the quick notebooks
 test: $(STAMP)
+	$(BIN)/ruff check paperlib tests benchmarks
 	$(BIN)/pytest tests --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 ## notebooks: execute every notebook with its default parameters (figures, tables -> data/results)

@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import time
 
-import numpy as np
 import torch
 
 from benchmarks.feature_map_speed import sample_states

@@ -59,7 +59,7 @@ def measure_table(maps: dict[tuple[str, str], FeatureMaps], resamples: int = 100
         for measure, (kind, function) in MEASURES.items():
             per_state = getattr(agent, kind)
             row[measure] = function(per_state.sum(axis=0))
-            low, high = bootstrap_interval(per_state, lambda sample: function(sample.sum(axis=0)), resamples)
+            low, high = bootstrap_interval(per_state, lambda sample, f=function: f(sample.sum(axis=0)), resamples)
             row[f"{measure} low"], row[f"{measure} high"] = float(low), float(high)
             paper = PAPER_TABLES[measure].get(game)
             row[f"{measure} paper"] = (paper[0] if method == "ddqn" else paper[1]) if paper else math.nan

@@ -82,7 +82,12 @@ def next_target(agents_dir: Path = AGENTS_DIR) -> Target | None:
 
 
 def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
+    """A new run's configuration; a DDQN agent already in ``agents_dir`` (whose run folder is gone) is continued."""
     if target.method == "ddqn":
+        existing = agents_dir / target.stem
+        if agent_paths(existing)[1].exists():
+            return DDQNConfig(game=target.game, total_steps=10_000_000, init_agent=str(existing), eps_start=0.05,
+                              eps_end=0.01, eps_decay_steps=50_000)
         return DDQNConfig(game=target.game, total_steps=10_000_000, eps_decay_steps=100_000)
     parent = agents_dir / f"{target.game.lower()}-ddqn"
     if not agent_paths(parent)[1].exists():

@@ -35,3 +35,17 @@ def test_status_lists_every_target(tmp_path):
     rows = campaign.campaign_status(tmp_path)
     assert [row["agent"] for row in rows][:2] == ["pong-ddqn", "pong-sa-ddqn"]
     assert not any(row["met"] for row in rows)
+
+
+def test_a_new_run_continues_an_existing_agent(tmp_path):
+    from paperlib.agents import save_agent
+    from paperlib.networks import build_network
+    from tests.test_agents import _card
+
+    fresh = campaign._config_for(campaign.TARGETS[0], tmp_path)
+    assert fresh.init_agent == "" and fresh.eps_start == 1.0
+    save_agent(tmp_path / "pong-ddqn", build_network("dueling", 1, 6), _card())
+    continued = campaign._config_for(campaign.TARGETS[0], tmp_path)
+    assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.eps_start == 0.05
+    sa = campaign._config_for(campaign.TARGETS[1], tmp_path)
+    assert sa.method == "sa-ddqn" and sa.init_agent == str(tmp_path / "pong-ddqn")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from paperlib.agents import agent_paths, read_card
+from paperlib.ddqn import METHOD_LABELS
 from paperlib.evaluate import evaluate_agent
 from paperlib.games import get_game
 
-METHOD_LABELS = {"ddqn": "vanilla DDQN", "sa-ddqn": "SA-DDQN"}
 
 
 def _attacked_mean(card, steps: int) -> float:

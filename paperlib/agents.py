@@ -149,6 +149,7 @@ def load_agent(stem: str | Path, device: torch.device | str = "cpu") -> tuple[to
     """Load an agent, checking existence, sha256 and tensor shapes; returns (network in eval mode, card)."""
     weights_path, card_path = agent_paths(stem)
     card = read_card(stem)
+    get_game(card.game)
     if not weights_path.exists():
         raise AgentFileError(f"weight file {weights_path} not found (its model card {card_path} exists); "
                              "restore it from git or retrain the agent")
@@ -170,7 +171,6 @@ def load_agent(stem: str | Path, device: torch.device | str = "cpu") -> tuple[to
             raise AgentFileError(f"weight file {weights_path}: tensor {name} has shape {tuple(tensor.shape)}, "
                                  f"the card's network needs {tuple(expected[name].shape)}")
     network.load_state_dict({k: v.float() for k, v in tensors.items()})
-    get_game(card.game)
     return network.to(device).eval(), card
 
 

@@ -24,18 +24,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _probability(text: str) -> float:
+def _fraction(text: str, allow_zero: bool) -> float:
+    """A number written as a decimal or a fraction (``1/255``) in [0, 1], or (0, 1] without ``allow_zero``."""
     value = float(Fraction(text))
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    if not (0.0 <= value if allow_zero else 0.0 < value) or value > 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in {'[' if allow_zero else '('}0, 1], got {text}")
     return value
+
+
+def _probability(text: str) -> float:
+    return _fraction(text, allow_zero=True)
 
 
 def _fraction_positive(text: str) -> float:
-    value = float(Fraction(text))
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {text}")
-    return value
+    return _fraction(text, allow_zero=False)
 
 
 def _cmd_train(args: argparse.Namespace) -> None:

@@ -40,6 +40,8 @@ from paperlib.schedules import linear_epsilon
 
 METHODS = ("ddqn", "sa-ddqn")
 """Training methods."""
+METHOD_LABELS = {"sa-ddqn": "adversarially trained (SA-DDQN)", "ddqn": "vanilla (DDQN)"}
+"""How figures name the methods."""
 CURVE_FIELDS = ("env_step", "episode_return", "episode_length", "epsilon", "loss", "wall_seconds")
 
 

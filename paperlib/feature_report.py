@@ -17,6 +17,7 @@ import pandas as pd
 from paperlib.agents import load_agent, read_card
 from paperlib.bootstrap import bootstrap_interval, lower_verdict
 from paperlib.cache import cached
+from paperlib.ddqn import METHOD_LABELS
 from paperlib.feature_maps import FeatureMaps, feature_maps, map_entropy, sparsity
 from paperlib.preprocess import to_network_input
 from paperlib.states import StateSampling, sample_states
@@ -92,10 +93,10 @@ def plot_pair(maps: dict[str, np.ndarray | None], title: str, frames: dict[str, 
     present = [m for m in maps.values() if m is not None]
     shared = len(present) == 2 and all((m >= 0).all() for m in present)
     vmax = max(float(m.max()) for m in present) if shared else None
-    for ax, (method, label) in zip(axes, (("sa-ddqn", "adversarially trained (SA-DDQN)"), ("ddqn", "vanilla (DDQN)"))):
+    for ax, method in zip(axes, ("sa-ddqn", "ddqn")):
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(label, fontsize=9)
+        ax.set_title(METHOD_LABELS[method], fontsize=9)
         values = maps.get(method)
         if values is None:
             ax.text(0.5, 0.5, "no agent yet", ha="center", va="center", transform=ax.transAxes)

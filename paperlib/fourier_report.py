@@ -17,11 +17,11 @@ from paperlib.agents import load_agent, read_card
 from paperlib.bootstrap import bootstrap_interval, lower_verdict
 from paperlib.cache import cached
 from paperlib.cw import CWConfig, carlini_wagner
+from paperlib.ddqn import METHOD_LABELS
 from paperlib.preprocess import to_network_input
 from paperlib.spectra import centred_spectrum, low_frequency_fraction, normalised_energy, spectral_centroid
 from paperlib.states import StateSampling, sample_states
 
-METHOD_LABELS = {"sa-ddqn": "adversarially trained (SA-DDQN)", "ddqn": "vanilla (DDQN)"}
 
 
 def agent_attacks(stem: str | Path, sampling: StateSampling, config: CWConfig, batch_size: int = 64) -> dict[str, np.ndarray]:

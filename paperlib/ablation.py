@@ -126,7 +126,7 @@ def _embed(delta: torch.Tensor, row_offset: torch.Tensor, col_offset: torch.Tens
     return canvas[:, :, -top:height - top, -left:width - left]
 
 
-def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: int = 2048,
+def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: int = 512,
                           up_to_shift: bool = False) -> torch.Tensor:
     """(H*W, A) Q-values by propagating only the change each ablation makes (see the module docstring).
 
@@ -150,11 +150,37 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         linears, head = stack.linears, stack.head
         if up_to_shift and stack.policy_linears is not None:
             linears, head = [stack.linears[i] for i in stack.policy_linears], stack.policy_head
-        _, height, width = state.shape
-        out = [head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1],
-                                    torch.arange(start, min(start + batch_size, height * width), device=state.device)))
-               for start in range(0, height * width, batch_size)]
-    return torch.cat(out)
+        clean_linear = [layer(clean_act[-1].reshape(-1)) for layer in linears]
+        out = None
+        for pixels in _pixel_batches(stack.convs, clean_pre, state.shape, batch_size):
+            q = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1], clean_linear, pixels))
+            out = q.new_empty(state.shape[1] * state.shape[2], q.shape[1]) if out is None else out
+            out[pixels] = q
+    return out
+
+
+def _last_windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor, width: int) -> tuple[torch.Tensor, ...]:
+    """Per pixel: the windows each convolution's output changes in, as (start row, start col) lists and common sizes."""
+    rows, cols = pixels // width, pixels % width
+    size_r = size_c = 1
+    windows = []
+    for conv, pre in zip(convs, clean_pre):
+        (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
+        rows, size_r = _output_window(rows, size_r, k_r, s_r, pre.shape[1])
+        cols, size_c = _output_window(cols, size_c, k_c, s_c, pre.shape[2])
+        windows.append((rows, cols, size_r, size_c))
+    return windows
+
+
+def _pixel_batches(convs: list[nn.Conv2d], clean_pre, shape: torch.Size, batch_size: int):
+    """Pixel indices in batches of at most ``batch_size`` whose changes reach the same window of the last convolution."""
+    _, height, width = shape
+    pixels = torch.arange(height * width, device=clean_pre[0].device)
+    rows, cols, _, _ = _last_windows(convs, clean_pre, pixels, width)[-1]
+    groups, group_of = torch.unique(rows * clean_pre[-1].shape[2] + cols, return_inverse=True)
+    for group in range(len(groups)):
+        members = pixels[group_of == group]
+        yield from torch.split(members, batch_size)
 
 
 def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, len_r: int, len_c: int) -> torch.Tensor:
@@ -171,34 +197,21 @@ def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, 
 
 
 def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: torch.Tensor, clean_pre, features,
-                    pixels: torch.Tensor) -> list[torch.Tensor]:
-    """Pre-activations of ``linears`` for the ablation of each pixel in ``pixels``."""
+                    clean_linear: list[torch.Tensor], pixels: torch.Tensor) -> list[torch.Tensor]:
+    """Pre-activations of ``linears`` for the ablation of each pixel in ``pixels`` (which share the last window)."""
     width = state.shape[2]
     rows, cols = pixels // width, pixels % width
     delta = -state[:, rows, cols].T.reshape(len(pixels), -1, 1, 1)  # change of the input: the pixel's value -> 0
-    size_r = size_c = 1
-    for conv, pre in zip(convs, clean_pre):
-        (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
-        out_r, len_r = _output_window(rows, size_r, k_r, s_r, pre.shape[1])
-        out_c, len_c = _output_window(cols, size_c, k_c, s_c, pre.shape[2])
+    for conv, pre, (out_r, out_c, len_r, len_c) in zip(convs, clean_pre, _last_windows(convs, clean_pre, pixels, width)):
         delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
         pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)
         delta = torch.relu(pre_window + delta_pre) - torch.relu(pre_window)
-        rows, cols, size_r, size_c = out_r, out_c, len_r, len_c
+        rows, cols = out_r, out_c
     channels, f_height, f_width = features.shape
-    flat = features.reshape(-1)
-    pre_linear = [layer(flat).expand(len(pixels), -1).clone() for layer in linears]
-    # pixels whose change reaches the same window of the last convolution share one matrix product
-    starts, order = torch.sort(rows * f_width + cols, stable=True)
-    delta = delta[order].reshape(len(pixels), -1)
-    bounds = torch.cumsum(torch.unique_consecutive(starts, return_counts=True)[1], 0).tolist()
-    for begin, end in zip([0] + bounds[:-1], bounds):
-        r, c = divmod(int(starts[begin]), f_width)
-        change = delta[begin:end]
-        changed = change.abs().amax(dim=0) > 0  # units that no ablation of this group moves (dead ReLUs) drop out
-        change = change[:, changed]
-        members = order[begin:end]
-        for layer, target in zip(linears, pre_linear):
-            weight = layer.weight.view(-1, channels, f_height, f_width)[:, :, r:r + size_r, c:c + size_c]
-            target[members] += change @ weight.reshape(weight.shape[0], -1)[:, changed].T
+    r, c, (size_r, size_c) = int(rows[0]), int(cols[0]), delta.shape[2:]
+    change = delta.reshape(len(pixels), -1)
+    pre_linear = []
+    for layer, clean in zip(linears, clean_linear):
+        weight = layer.weight.view(-1, channels, f_height, f_width)[:, :, r:r + size_r, c:c + size_c]
+        pre_linear.append(torch.addmm(clean, change, weight.reshape(weight.shape[0], -1).T))
     return pre_linear

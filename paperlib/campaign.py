@@ -106,15 +106,19 @@ def _copy_agent(source: Path, destination: Path) -> None:
                 shutil.copyfile(src, tmp)
 
 
-def run_chunk(target: Target, seconds: float, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs",
-              episodes: int = 10) -> tuple[float, float | None]:
-    """Train ``target`` for ``seconds``, evaluate, and promote the result if better; returns (new, old) scores."""
+def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs") -> DDQNTrainer:
+    """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new."""
     run_dir = runs_dir / target.stem
     resume = (run_dir / "checkpoint.safetensors").exists()
     config = _config_for(target, agents_dir)
     if resume:  # keep the run's own hyper-parameters
         config = DDQNConfig(**json.loads((run_dir / "config.json").read_text()))
-    trainer = DDQNTrainer(config, run_dir, resume=resume)
+    return DDQNTrainer(config, run_dir, resume=resume)
+
+
+def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,
+              episodes: int = 10) -> tuple[float, float | None]:
+    """Train ``target`` for ``seconds``, evaluate, and promote the result if better; returns (new, old) scores."""
     trainer.train(deadline=time.time() + seconds)
     candidate = trainer.agent_out
     natural = evaluate_agent(candidate, episodes=episodes)
@@ -132,21 +136,32 @@ def run_chunk(target: Target, seconds: float, agents_dir: Path = AGENTS_DIR, run
 
 def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,
                  runs_dir: Path = REPO_ROOT / "runs") -> None:
-    """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``."""
+    """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``.
+
+    Consecutive chunks of the same agent share one trainer (and its replay buffer); SIGINT or SIGTERM
+    ends the current chunk, which is still evaluated, and then the campaign.
+    """
     if hours <= 0 or chunk_hours <= 0:
         raise ValueError("hours and chunk_hours must be positive")
     deadline = time.time() + hours * 3600
+    trainer = None
     while time.time() < deadline - 60:
         target = next_target(agents_dir)
         if target is None:
             print("every agent meets its target")
             return
+        if trainer is None or trainer.run_dir != runs_dir / target.stem:
+            trainer = None  # free the previous agent's replay buffer first
+            trainer = open_run(target, agents_dir, runs_dir)
         seconds = min(chunk_hours * 3600, deadline - time.time())
         print(f"campaign: training {target.stem} for {seconds / 60:.0f} min "
               f"(target {target.metric} >= {target.minimum:g})", flush=True)
-        score, old = run_chunk(target, seconds, agents_dir, runs_dir)
+        score, old = run_chunk(trainer, target, seconds, agents_dir)
         verdict = "promoted" if old is None or score > old else f"kept the previous agent ({old:g})"
         print(f"campaign: {target.stem} scores {score:g} on {target.metric}: {verdict}", flush=True)
+        if trainer.stop_requested:
+            print("campaign: stopped by a signal")
+            return
 
 
 def campaign_status(agents_dir: Path = AGENTS_DIR) -> list[dict]:

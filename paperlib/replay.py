@@ -74,6 +74,24 @@ class ReplayBuffer:
             elif len(pending) == self.n_step:
                 self._store(pending, next_obs[env], False)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The stored transitions, oldest slots first as laid out (for saving; chains still pending are not included)."""
+        names = ("obs", "next_obs", "actions", "returns", "dones", "discounts")
+        return {name: getattr(self, name)[: self.size] for name in names} | {"cursor": np.array([self._cursor])}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refill the buffer from :meth:`arrays` of a buffer with the same capacity and observation shape."""
+        size = len(arrays["actions"])
+        if size > self.capacity or arrays["obs"].shape[1:] != self.obs.shape[1:]:
+            raise ValueError(f"saved replay of {size} transitions of shape {arrays['obs'].shape[1:]} does not fit "
+                             f"a buffer of {self.capacity} of shape {self.obs.shape[1:]}")
+        for name, values in arrays.items():
+            if name != "cursor":
+                getattr(self, name)[:size] = values
+        self.size, self._cursor = size, int(arrays["cursor"][0]) % self.capacity
+        for pending in self._pending:
+            pending.clear()
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """Sample ``batch_size`` stored transitions uniformly with replacement."""
         if self.size == 0:

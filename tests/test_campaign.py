@@ -14,7 +14,8 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
     assert campaign.next_target(agents).stem == "pong-ddqn"
     monkeypatch.setattr(campaign, "_config_for", lambda target, _: DDQNConfig(**SMALL, total_steps=200))
 
-    score, old = campaign.run_chunk(campaign.TARGETS[0], seconds=120, agents_dir=agents, runs_dir=runs, episodes=1)
+    trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
+    score, old = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents, episodes=1)
     assert old is None and -21 <= score <= 21
     card = read_card(agents / "pong-ddqn")
     assert card.evaluation.mean == score and card.env_steps == 200
@@ -25,7 +26,9 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
 
     # a second chunk resumes the run; a worse agent does not replace the one in data/agents
     before = (agents / "pong-ddqn.safetensors").read_bytes()
-    score, old = campaign.run_chunk(campaign.TARGETS[0], seconds=120, agents_dir=agents, runs_dir=runs, episodes=1)
+    trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
+    assert trainer.state.env_step == 200 and len(trainer.buffer) > 0
+    score, old = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents, episodes=1)
     assert old == 20.0 and score < 20.0
     assert (agents / "pong-ddqn.safetensors").read_bytes() == before
     assert json.loads((runs / "pong-ddqn" / "config.json").read_text())["total_steps"] == 200

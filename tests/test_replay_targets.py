@@ -67,6 +67,23 @@ def test_buffer_wraps_and_samples_deterministically():
     np.testing.assert_array_equal(a.next_obs[:, 0, 0, 0], a.actions + 1)
 
 
+
+def test_saved_buffer_restores_the_same_samples_and_cursor():
+    buffer = ReplayBuffer(capacity=4, obs_shape=(1, 2, 2), num_envs=1, n_step=1, gamma=0.9)
+    for t in range(6):
+        buffer.add(_frame(t), np.array([t]), np.array([0.0]), _frame(t + 1), np.array([False]), np.array([False]))
+    copy = ReplayBuffer(capacity=4, obs_shape=(1, 2, 2), num_envs=1, n_step=1, gamma=0.9)
+    copy.restore(buffer.arrays())
+    a, b = buffer.sample(8, np.random.default_rng(1)), copy.sample(8, np.random.default_rng(1))
+    np.testing.assert_array_equal(a.obs, b.obs)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    for target in (buffer, copy):  # the next transition overwrites the same (oldest) slot
+        target.add(_frame(9), np.array([9]), np.array([0.0]), _frame(10), np.array([False]), np.array([False]))
+    np.testing.assert_array_equal(buffer.actions, copy.actions)
+    with pytest.raises(ValueError, match="does not fit"):
+        ReplayBuffer(capacity=2, obs_shape=(1, 2, 2), num_envs=1, n_step=1, gamma=0.9).restore(buffer.arrays())
+
+
 def test_epsilon_schedule():
     assert linear_epsilon(0, 1.0, 0.1, 100) == 1.0
     assert linear_epsilon(50, 1.0, 0.1, 100) == pytest.approx(0.55)

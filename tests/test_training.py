@@ -1,8 +1,10 @@
 """Smoke training, determinism, checkpoints on a signal, and resume."""
 import csv
+import itertools
 import json
 import os
 import signal
+import time
 
 import pytest
 from safetensors import safe_open
@@ -97,10 +99,31 @@ def test_signal_checkpoints_and_resume_continues_schedule(tmp_path, monkeypatch)
     # the exploration schedule continues from step 300 (decay over 300 steps: already at its end)
     assert seen[0] == (300, pytest.approx(linear_epsilon(300, 1.0, 0.01, 300)))
     assert all(eps == pytest.approx(0.01) for _, eps in seen)
-    # the replay buffer is refilled (100 transitions) before updates resume
+    # the replay buffer saved at the interruption comes back: updates go on from the first step
     assert interrupted.updates == _expected_updates(300)
-    assert resumed.updates == interrupted.updates + _expected_updates(300)
+    assert resumed.updates == interrupted.updates + 300 // 4
     assert _run_state(run_dir)["env_step"] == 600
+
+
+def test_resume_without_a_saved_replay_refills_it_first(tmp_path):
+    run_dir = tmp_path / "run"
+    _, first = _train(run_dir, total_steps=300)
+    (run_dir / "replay.safetensors").unlink()
+    resumed = DDQNTrainer(DDQNConfig(**SMALL, total_steps=600), run_dir, resume=True, progress=False).train()
+    assert resumed.updates == first.updates + _expected_updates(300)
+
+
+def test_a_trainer_trains_on_across_deadlines_with_its_buffer(tmp_path, monkeypatch):
+    trainer = DDQNTrainer(DDQNConfig(**SMALL, total_steps=600), tmp_path / "run", progress=False)
+    clock = itertools.count(1e9)  # a clock that ticks once per reading: the deadline falls at a fixed step
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+    first = trainer.train(deadline=1e9 + 600)
+    monkeypatch.undo()
+    assert 104 < first.env_steps < 600
+    second = trainer.train()
+    assert second.env_steps == 600
+    assert second.updates == _expected_updates(first.env_steps) + (600 - first.env_steps) // 4
+
 
 
 def test_resume_drops_curve_rows_logged_after_the_checkpoint(tmp_path):

@@ -9,6 +9,9 @@ Same network (a random dueling Nature-CNN unless --agent is given), same real At
 Captum computes KMAP exactly through the forward function x -> Q(s, argmax_a Q(x, a)), so its maps are
 compared with ours as a cross-check. Captum is a benchmark-only dependency: pip install captum.
 
+It also counts, per ablation, the ReLU units whose sign the ablation flips in each layer: the work an exact
+linearisation around the clean state would still have to correct (each flip's change propagates onwards).
+
 Usage: python benchmarks/feature_map_speed.py [--states 2] [--threads 1] [--agent data/agents/pong-ddqn]
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_literal
+from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_literal, conv_stack
 from paperlib.agents import load_agent
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.feature_maps import kmap_from_q
@@ -49,6 +52,31 @@ def captum_kmap(network: torch.nn.Module, state: torch.Tensor, per_eval: int) ->
     with torch.no_grad():
         return FeatureAblation(forward).attribute(state.unsqueeze(0), baselines=0.0, feature_mask=mask,
                                                   perturbations_per_eval=per_eval)[0, 0].reshape(-1)
+
+
+def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """Per layer with a ReLU: (mean number of units whose sign the ablation flips, fraction of pixels with a flip)."""
+    stack = conv_stack(network)
+    channels, height, width = state.shape
+    pixels = torch.arange(height * width)
+    ablated = state.expand(len(pixels), channels, height, width).clone()
+    ablated[pixels, :, pixels // width, pixels % width] = 0.0
+
+    def pre_activations(x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for conv in stack.convs:
+            out.append(conv(x).flatten(1))
+            x = torch.relu(conv(x))
+        return out + [layer(x.flatten(1)) for layer in stack.linears]
+
+    with torch.no_grad():
+        clean, changed = pre_activations(state.unsqueeze(0)), pre_activations(ablated)
+    names = [f"conv{i + 1}" for i in range(len(stack.convs))] + [f"linear{i + 1}" for i in range(len(stack.linears))]
+    flips = {}
+    for name, before, after in zip(names, clean, changed):
+        count = ((before > 0) != (after > 0)).sum(dim=1).float()
+        flips[name] = (float(count.mean()), float((count > 0).float().mean()))
+    return flips
 
 
 def main() -> None:
@@ -88,6 +116,9 @@ def main() -> None:
     for name in methods:
         diff = max(float((a - b).abs().max()) for a, b in zip(kmaps[name], kmaps["ours"]))
         print(f"{name:10s} {seconds[name]:9.3f} {seconds[name] / seconds['ours']:14.1f} {diff:17.2e}")
+    print(f"{'layer':10s} {'ReLU flips per ablation':>24s} {'pixels with a flip':>19s}  (first state)")
+    for layer, (mean, share) in relu_flips(network, states[0]).items():
+        print(f"{layer:10s} {mean:24.1f} {share:19.1%}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Measures, in one run:
   1. environment steps/s of a plain gymnasium loop (one emulator, AtariPreprocessing + SA-DQN crop,
      random actions) and of paperlib's vectorised AtariEnvs (same preprocessing, `--num-envs`);
   2. the DDQN trainer at its default settings (network, batch, train_every, num_envs, n-step):
-     env steps/s and updates/s once updates run (warm-up without updates subtracted).
+     env steps/s and updates/s once updates run (warm-up without updates subtracted);
+  3. the same for SA-DDQN with the IBP regulariser (fine-tuning cost of the robust agents).
 Prints the ratios. Timings on shared machines are noisy: compare ratios, not absolute numbers.
 
 Usage: python benchmarks/training_throughput.py [--game pong] [--steps 4000] [--threads 2]
@@ -74,10 +75,11 @@ def main() -> None:
     base = dataclasses.replace(defaults, learning_starts=warmup, buffer_size=max(warmup, 20_000),
                                checkpoint_every=10**9, torch_threads=args.threads)
     only_warmup, _ = trainer_seconds(dataclasses.replace(base, total_steps=warmup))
-    full, updates = trainer_seconds(dataclasses.replace(base, total_steps=warmup + args.steps))
-    training_seconds = full - only_warmup
-    train_steps = args.steps / training_seconds
-    updates_per_second = updates / training_seconds
+    rates = {}
+    for method in ("ddqn", "sa-ddqn"):
+        full, updates = trainer_seconds(dataclasses.replace(base, total_steps=warmup + args.steps, method=method))
+        rates[method] = (args.steps / (full - only_warmup), updates / (full - only_warmup))
+    train_steps, updates_per_second = rates["ddqn"]
 
     print(f"machine: {torch.get_num_threads()} torch threads, torch {torch.__version__}, game {args.game}")
     print(f"plain gymnasium loop (1 env, same preprocessing): {plain:8.0f} env steps/s")
@@ -87,6 +89,9 @@ def main() -> None:
           f"{defaults.network}):")
     print(f"  {train_steps:8.1f} env steps/s, {updates_per_second:6.1f} updates/s "
           f"(ratio to the plain env loop {train_steps / plain:.3f}x: learning dominates)")
+    sa_steps, sa_updates = rates["sa-ddqn"]
+    print(f"SA-DDQN trainer (IBP regulariser, kappa {defaults.sa_kappa}), same settings:")
+    print(f"  {sa_steps:8.1f} env steps/s, {sa_updates:6.1f} updates/s (ratio to DDQN {sa_steps / train_steps:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -304,13 +304,14 @@ class DDQNTrainer:
         with torch.no_grad():
             targets = double_dqn_targets(self.online(next_obs), self.target(next_obs), as_tensor(batch.returns),
                                          as_tensor(batch.discounts), as_tensor(batch.dones))
-        q = self.online(obs).gather(1, as_tensor(batch.actions).unsqueeze(1)).squeeze(1)
+        q_all = self.online(obs)
+        q = q_all.gather(1, as_tensor(batch.actions).unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q, targets)
         cfg = self.config
         if cfg.method == "sa-ddqn":
             eps = sa_eps_at(self.state.env_step, cfg.sa_eps, cfg.sa_eps_ramp_start, cfg.sa_eps_ramp_steps)
             loss = loss + cfg.sa_kappa * sa_regularizer(self.online, obs, eps, cfg.sa_bound, cfg.sa_margin_c,
-                                                        cfg.sa_pgd_steps)
+                                                        cfg.sa_pgd_steps, greedy=q_all.detach().argmax(dim=1))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.grad_clip)

@@ -19,10 +19,14 @@ SA_BOUNDS = ("ibp", "pgd")
 
 
 def sa_regularizer(network: nn.Module, states: torch.Tensor, eps: float, bound: str = "ibp", c: float = 1.0,
-                   pgd_steps: int = 3) -> torch.Tensor:
-    """Eq. 7 averaged over the batch ``states`` (float, in [0, 1]); differentiable in the network's parameters."""
-    with torch.no_grad():
-        greedy = network(states).argmax(dim=1)
+                   pgd_steps: int = 3, greedy: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 7 averaged over the batch ``states`` (float, in [0, 1]); differentiable in the network's parameters.
+
+    ``greedy``: the greedy actions a*(s) on the clean states, if the caller already has them.
+    """
+    if greedy is None:
+        with torch.no_grad():
+            greedy = network(states).argmax(dim=1)
     if bound == "ibp":
         upper = margin_upper_bounds(network, states, eps, greedy)
         worst = upper.scatter(1, greedy.unsqueeze(1), float("-inf")).max(dim=1).values

@@ -339,7 +339,8 @@ class DDQNTrainer:
         envs = AtariEnvs(EnvConfig(cfg.game, num_envs=cfg.num_envs, frame_stack=cfg.frame_stack, training=True))
         buffer = self.buffer
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        progress = Progress(cfg.total_steps, self.state.env_step, f"{cfg.game} ddqn", enabled=self.show_progress)
+        progress = Progress(cfg.total_steps, self.state.env_step, f"{cfg.game} {cfg.method}", enabled=self.show_progress,
+                            deadline=deadline)
         cpu0, wall0 = time.process_time(), time.time()
         cpu_base, wall_base = self.state.cpu_seconds, self.state.wall_seconds
         losses: list[float] = []

@@ -9,9 +9,11 @@ from tqdm import tqdm
 
 
 class Progress:
-    """A step counter shown with tqdm (steps/s and ETA), plus updates/s and the mean of the last 10 returns."""
+    """A step counter shown with tqdm (steps/s and ETA), plus updates/s, the mean of the last 10 returns and,
+    for a job with a wall-clock ``deadline`` (a ``time.time()`` value), the minutes left until it stops."""
 
-    def __init__(self, total: int, initial: int, description: str, enabled: bool = True, unit: str = "step") -> None:
+    def __init__(self, total: int, initial: int, description: str, enabled: bool = True, unit: str = "step",
+                 deadline: float | None = None) -> None:
         interactive = sys.stderr.isatty()
         self._bar = tqdm(total=total, initial=initial, desc=description, unit=unit, unit_scale=True,
                          disable=not enabled, mininterval=0.5 if interactive else 30.0, dynamic_ncols=True)
@@ -20,6 +22,7 @@ class Progress:
         self._t0 = time.time()
         self._updates0: int | None = None
         self._last_postfix = 0.0
+        self._deadline = deadline
 
     def record_returns(self, returns: list[float]) -> None:
         self._returns.extend(returns)
@@ -42,6 +45,8 @@ class Progress:
                 self._updates0 = updates
             elapsed = max(now - self._t0, 1e-9)
             postfix["upd/s"] = f"{(updates - self._updates0) / elapsed:.1f}"
+        if self._deadline is not None:
+            postfix["stops_in"] = f"{max(self._deadline - now, 0) / 60:.0f}min"
         self._bar.set_postfix(postfix, refresh=False)
 
     def close(self) -> None:

@@ -65,8 +65,9 @@ def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple
     def pre_activations(x: torch.Tensor) -> list[torch.Tensor]:
         out = []
         for conv in stack.convs:
-            out.append(conv(x).flatten(1))
-            x = torch.relu(conv(x))
+            pre = conv(x)
+            out.append(pre.flatten(1))
+            x = torch.relu(pre)
         return out + [layer(x.flatten(1)) for layer in stack.linears]
 
     with torch.no_grad():

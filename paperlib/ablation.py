@@ -159,8 +159,10 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
     return out
 
 
-def _last_windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor, width: int) -> tuple[torch.Tensor, ...]:
-    """Per pixel: the windows each convolution's output changes in, as (start row, start col) lists and common sizes."""
+def _last_windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor,
+                  width: int) -> list[tuple[torch.Tensor, torch.Tensor, int, int]]:
+    """Per convolution, the output window each pixel's ablation changes: (start rows, start cols, common height,
+    common width), the starts one per pixel."""
     rows, cols = pixels // width, pixels % width
     size_r = size_c = 1
     windows = []

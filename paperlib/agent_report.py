@@ -13,7 +13,6 @@ from paperlib.evaluate import evaluate_agent
 from paperlib.games import get_game
 
 
-
 def _attacked_mean(card, steps: int) -> float:
     evaluation = card.robustness.get(f"pgd-{steps} eps=1/255")
     return evaluation.mean if evaluation else np.nan

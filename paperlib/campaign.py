@@ -109,11 +109,9 @@ def _copy_agent(source: Path, destination: Path) -> None:
 def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs") -> DDQNTrainer:
     """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new."""
     run_dir = runs_dir / target.stem
-    resume = (run_dir / "checkpoint.safetensors").exists()
-    config = _config_for(target, agents_dir)
-    if resume:  # keep the run's own hyper-parameters
-        config = DDQNConfig(**json.loads((run_dir / "config.json").read_text()))
-    return DDQNTrainer(config, run_dir, resume=resume)
+    if (run_dir / "checkpoint.safetensors").exists():  # keep the run's own hyper-parameters
+        return DDQNTrainer(DDQNConfig(**json.loads((run_dir / "config.json").read_text())), run_dir, resume=True)
+    return DDQNTrainer(_config_for(target, agents_dir), run_dir)
 
 
 def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,

@@ -27,7 +27,8 @@ def _positive_float(text: str) -> float:
 def _fraction(text: str, allow_zero: bool) -> float:
     """A number written as a decimal or a fraction (``1/255``) in [0, 1], or (0, 1] without ``allow_zero``."""
     value = float(Fraction(text))
-    if not (0.0 <= value if allow_zero else 0.0 < value) or value > 1.0:
+    above_low_end = value >= 0.0 if allow_zero else value > 0.0
+    if not above_low_end or value > 1.0:
         raise argparse.ArgumentTypeError(f"must lie in {'[' if allow_zero else '('}0, 1], got {text}")
     return value
 

@@ -23,7 +23,6 @@ from paperlib.spectra import centred_spectrum, low_frequency_fraction, normalise
 from paperlib.states import StateSampling, sample_states
 
 
-
 def agent_attacks(stem: str | Path, sampling: StateSampling, config: CWConfig, batch_size: int = 64) -> dict[str, np.ndarray]:
     """C&W results of an agent on its sampled states (cached): success, perturbation, l2, linf, actions, Q-values."""
     card = read_card(stem)

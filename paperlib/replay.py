@@ -75,7 +75,7 @@ class ReplayBuffer:
                 self._store(pending, next_obs[env], False)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The stored transitions, oldest slots first as laid out (for saving; chains still pending are not included)."""
+        """The stored transitions in slot order and the write cursor (for saving; chains still pending are left out)."""
         names = ("obs", "next_obs", "actions", "returns", "dones", "discounts")
         return {name: getattr(self, name)[: self.size] for name in names} | {"cursor": np.array([self._cursor])}
 

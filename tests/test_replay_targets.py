@@ -67,7 +67,6 @@ def test_buffer_wraps_and_samples_deterministically():
     np.testing.assert_array_equal(a.next_obs[:, 0, 0, 0], a.actions + 1)
 
 
-
 def test_saved_buffer_restores_the_same_samples_and_cursor():
     buffer = ReplayBuffer(capacity=4, obs_shape=(1, 2, 2), num_envs=1, n_step=1, gamma=0.9)
     for t in range(6):

@@ -125,7 +125,6 @@ def test_a_trainer_trains_on_across_deadlines_with_its_buffer(tmp_path, monkeypa
     assert second.updates == _expected_updates(first.env_steps) + (600 - first.env_steps) // 4
 
 
-
 def test_resume_drops_curve_rows_logged_after_the_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     _train(run_dir, total_steps=200)

@@ -65,9 +65,9 @@ def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, se
     label = attack.label if attack else "natural"
     bar = Progress(episodes, 0, f"evaluate {game} ({label})", enabled=progress, unit="episode")
     returns: list[float | None] = []
-    for _, _, active, returns in play(network, game, episodes, seed, epsilon, frame_stack,  # noqa: B007 (read after)
+    for t, _, active, returns in play(network, game, episodes, seed, epsilon, frame_stack,  # noqa: B007 (read after)
                                       max_frames_per_episode, attack):
-        bar.update(int((~active).sum()))
+        bar.update(int((~active).sum()), steps=t)
     bar.update(episodes)
     bar.close()
     return _summarise(np.array(returns, dtype=np.float64), seed, epsilon, attack)

@@ -9,8 +9,9 @@ from tqdm import tqdm
 
 
 class Progress:
-    """A step counter shown with tqdm (steps/s and ETA), plus updates/s, the mean of the last 10 returns and,
-    for a job with a wall-clock ``deadline`` (a ``time.time()`` value), the minutes left until it stops."""
+    """A counter shown with tqdm (rate and ETA), plus the rate of secondary counters (updates/s; steps/s of a bar
+    counting episodes), the mean of the last 10 returns and, for a job with a wall-clock ``deadline``
+    (a ``time.time()`` value), the minutes left until it stops."""
 
     def __init__(self, total: int, initial: int, description: str, enabled: bool = True, unit: str = "step",
                  deadline: float | None = None) -> None:
@@ -20,15 +21,16 @@ class Progress:
         self._returns: deque[float] = deque(maxlen=10)
         self._last = initial
         self._t0 = time.time()
-        self._updates0: int | None = None
+        self._counters0: dict[str, int] = {}
         self._last_postfix = 0.0
         self._deadline = deadline
 
     def record_returns(self, returns: list[float]) -> None:
         self._returns.extend(returns)
 
-    def update(self, position: int, epsilon: float | None = None, updates: int | None = None) -> None:
-        """Move the bar to ``position`` and refresh the extra fields."""
+    def update(self, position: int, epsilon: float | None = None, updates: int | None = None,
+               steps: int | None = None) -> None:
+        """Move the bar to ``position`` and refresh the extra fields (``updates``, ``steps``: running totals)."""
         self._bar.update(position - self._last)
         self._last = position
         now = time.time()
@@ -40,11 +42,12 @@ class Progress:
             postfix["return10"] = f"{sum(self._returns) / len(self._returns):.1f}"
         if epsilon is not None:
             postfix["eps"] = f"{epsilon:.3f}"
-        if updates is not None:
-            if self._updates0 is None:
-                self._updates0 = updates
-            elapsed = max(now - self._t0, 1e-9)
-            postfix["upd/s"] = f"{(updates - self._updates0) / elapsed:.1f}"
+        for name, total in (("upd", updates), ("step", steps)):
+            if total is not None:
+                first = self._counters0.setdefault(name, total)
+                postfix[f"{name}/s"] = f"{(total - first) / max(now - self._t0, 1e-9):.1f}"
+        if steps is not None:
+            postfix["steps"] = str(steps)
         if self._deadline is not None:
             postfix["stops_in"] = f"{max(self._deadline - now, 0) / 60:.0f}min"
         self._bar.set_postfix(postfix, refresh=False)

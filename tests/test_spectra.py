@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from paperlib.bootstrap import bootstrap_interval
 from paperlib.spectra import (centred_spectrum, energy_by_frequency, low_frequency_fraction,
                               max_frequency_grid, normalised_energy, spectral_centroid)
 
@@ -42,16 +41,6 @@ def test_constant_frame_is_all_zero_frequency_and_spectrum_is_centred():
     assert low_frequency_fraction(normalised, 0) == pytest.approx(1.0)
 
 
-def test_zero_perturbation_and_empty_bootstrap_are_rejected():
+def test_zero_perturbation_is_rejected():
     with pytest.raises(ValueError, match="zero energy"):
         normalised_energy(np.zeros((84, 84)))
-    with pytest.raises(ValueError, match="empty sample"):
-        bootstrap_interval(np.zeros((0, 3)))
-
-
-def test_bootstrap_interval_covers_the_mean():
-    rng = np.random.default_rng(1)
-    values = rng.normal(loc=3.0, size=(400, 2))
-    low, high = bootstrap_interval(values, resamples=500)
-    assert (low < values.mean(axis=0)).all() and (values.mean(axis=0) < high).all()
-    assert (high - low < 0.5).all()

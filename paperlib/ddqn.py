@@ -107,7 +107,7 @@ class DDQNConfig:
     sa_margin_c: float = 1.0
     """Hinge level c of Eq. 7: margins below -c are not penalised."""
     sa_eps_ramp_start: int = 0
-    """Agent step at which the radius starts growing from 0."""
+    """Agent step at which the radius starts growing from 0; the regulariser is off until then (radius 0)."""
     sa_eps_ramp_steps: int = 100_000
     """Agent steps over which the radius grows linearly to ``sa_eps``."""
     init_agent: str = ""
@@ -308,8 +308,8 @@ class DDQNTrainer:
         q = q_all.gather(1, as_tensor(batch.actions).unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q, targets)
         cfg = self.config
-        if cfg.method == "sa-ddqn":
-            eps = sa_eps_at(self.state.env_step, cfg.sa_eps, cfg.sa_eps_ramp_start, cfg.sa_eps_ramp_steps)
+        eps = sa_eps_at(self.state.env_step, cfg.sa_eps, cfg.sa_eps_ramp_start, cfg.sa_eps_ramp_steps)
+        if cfg.method == "sa-ddqn" and eps > 0:  # as in SA-DQN, no regulariser until the radius grows
             loss = loss + cfg.sa_kappa * sa_regularizer(self.online, obs, eps, cfg.sa_bound, cfg.sa_margin_c,
                                                         cfg.sa_pgd_steps, greedy=q_all.detach().argmax(dim=1))
         self.optimizer.zero_grad(set_to_none=True)

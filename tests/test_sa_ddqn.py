@@ -79,3 +79,11 @@ def test_sa_config_validation():
         DDQNConfig(game="pong", sa_eps=0.0)
     with pytest.raises(ValueError, match="unknown sa_bound"):
         DDQNConfig(game="pong", sa_bound="crown")
+
+
+def test_no_regulariser_before_the_radius_grows(tmp_path):
+    # at radius 0 the hinge would still demand a clean action gap of c; SA-DQN adds nothing then, and so do we
+    plain = DDQNTrainer(DDQNConfig(**SMALL, total_steps=250), tmp_path / "plain", progress=False).train()
+    waiting = DDQNConfig(**SMALL, total_steps=250, method="sa-ddqn", sa_eps_ramp_start=10**6)
+    sa = DDQNTrainer(waiting, tmp_path / "sa", progress=False).train()
+    assert sa.updates > 0 and sa.sha256 == plain.sha256

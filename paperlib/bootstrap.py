@@ -5,9 +5,9 @@ n states: a resample of n states with replacement holds only about 63% distinct 
 fewer distinct sparse maps is itself sparser, so the resampled statistics are biased low and the interval
 can lie below its own estimate (measured on the Pong DDQN agent: S(K) = 53.6 over 50 states, interval
 [39.9, 53.4]). Such an interval shows how much the value depends on which states were drawn; it is not
-calibrated for the value at n distinct states. Bias-corrected (BCa) intervals do not repair this: when
-nearly every resample lies below the estimate, the bias correction pushes both ends to the largest
-resamples and the interval collapses.
+calibrated for the value at n distinct states. Bias-corrected (BCa) intervals do not repair this: on the
+same Pong maps 98.1% of the resamples lie below the estimate, and scipy's BCa interval (1000 resamples)
+is [54.2, 55.4], about a tenth as wide and above the estimate instead of below it.
 """
 from __future__ import annotations
 

@@ -93,8 +93,9 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     if not agent_paths(parent)[1].exists():
         raise FileNotFoundError(f"SA-DDQN for {target.game} is fine-tuned from {parent}, which does not exist yet")
     # fine-tuning: the parent's policy is good, so explore little and start updating early. The inner maximum
-    # is found by PGD: on the vanilla Pong agent the IBP bound is so loose (worst margin 11.7 at eps = 0.02/255,
-    # regulariser gradient norm 4257 vs 0.47 for PGD) that an IBP fine-tune collapsed to one action within 6k steps
+    # is found by PGD: on the vanilla Pong agent the IBP bound is so loose (regulariser 11.7 at eps = 0.02/255,
+    # regulariser gradient norm 4257 vs 0.47 for PGD) that an IBP fine-tune collapsed to one action
+    # within 10k steps of the radius starting to grow (book/training.md)
     return DDQNConfig(game=target.game, method="sa-ddqn", total_steps=3_000_000, init_agent=str(parent),
                       eps_start=0.05, eps_end=0.01, eps_decay_steps=50_000, learning_starts=10_000,
                       sa_kappa=target.sa_kappa, sa_bound="pgd", sa_pgd_steps=3, sa_eps_ramp_start=20_000,

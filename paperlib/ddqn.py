@@ -308,8 +308,9 @@ class DDQNTrainer:
         q = q_all.gather(1, as_tensor(batch.actions).unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q, targets)
         cfg = self.config
-        eps = sa_eps_at(self.state.env_step, cfg.sa_eps, cfg.sa_eps_ramp_start, cfg.sa_eps_ramp_steps)
-        if cfg.method == "sa-ddqn" and eps > 0:  # as in SA-DQN, no regulariser until the radius grows
+        eps = 0.0 if cfg.method != "sa-ddqn" else sa_eps_at(self.state.env_step, cfg.sa_eps, cfg.sa_eps_ramp_start,
+                                                             cfg.sa_eps_ramp_steps)
+        if eps > 0:  # as in SA-DQN, no regulariser while the radius is 0
             loss = loss + cfg.sa_kappa * sa_regularizer(self.online, obs, eps, cfg.sa_bound, cfg.sa_margin_c,
                                                         cfg.sa_pgd_steps, greedy=q_all.detach().argmax(dim=1))
         self.optimizer.zero_grad(set_to_none=True)

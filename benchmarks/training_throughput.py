@@ -5,10 +5,11 @@ Measures, in one run:
      random actions) and of paperlib's vectorised AtariEnvs (same preprocessing, `--num-envs`);
   2. the DDQN trainer at its default settings (network, batch, train_every, num_envs, n-step):
      env steps/s and updates/s once updates run (warm-up without updates subtracted);
-  3. the same for SA-DDQN with the IBP regulariser (fine-tuning cost of the robust agents).
+  3. the same for SA-DDQN with each bound of the regulariser (seed 001 Eq. 7): IBP, and PGD with the
+     campaign's step count (the fine-tuning cost of the robust agents).
 Prints the ratios. Timings on shared machines are noisy: compare ratios, not absolute numbers.
 
-Usage: python benchmarks/training_throughput.py [--game pong] [--steps 4000] [--threads 2]
+Usage: python benchmarks/training_throughput.py [--game pong] [--steps 4000] [--threads 2] [--sa-pgd-steps 3]
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--game", default="pong")
     parser.add_argument("--steps", type=int, default=4000, help="agent steps measured in each phase")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--sa-pgd-steps", type=int, default=3, help="PGD steps of the SA regulariser's PGD bound")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     defaults = DDQNConfig(game=args.game)
@@ -75,11 +77,15 @@ def main() -> None:
     base = dataclasses.replace(defaults, learning_starts=warmup, buffer_size=max(warmup, 20_000),
                                checkpoint_every=10**9, torch_threads=args.threads)
     only_warmup, _ = trainer_seconds(dataclasses.replace(base, total_steps=warmup))
+    variants = {"ddqn": {"method": "ddqn"},
+                "sa-ddqn ibp": {"method": "sa-ddqn", "sa_bound": "ibp"},
+                f"sa-ddqn pgd-{args.sa_pgd_steps}": {"method": "sa-ddqn", "sa_bound": "pgd",
+                                                     "sa_pgd_steps": args.sa_pgd_steps}}
     rates = {}
-    for method in ("ddqn", "sa-ddqn"):
-        full, updates = trainer_seconds(dataclasses.replace(base, total_steps=warmup + args.steps, method=method))
-        rates[method] = (args.steps / (full - only_warmup), updates / (full - only_warmup))
-    train_steps, updates_per_second = rates["ddqn"]
+    for name, overrides in variants.items():
+        full, updates = trainer_seconds(dataclasses.replace(base, total_steps=warmup + args.steps, **overrides))
+        rates[name] = (args.steps / (full - only_warmup), updates / (full - only_warmup))
+    train_steps, updates_per_second = rates.pop("ddqn")
 
     print(f"machine: {torch.get_num_threads()} torch threads, torch {torch.__version__}, game {args.game}")
     print(f"plain gymnasium loop (1 env, same preprocessing): {plain:8.0f} env steps/s")
@@ -89,9 +95,10 @@ def main() -> None:
           f"{defaults.network}):")
     print(f"  {train_steps:8.1f} env steps/s, {updates_per_second:6.1f} updates/s "
           f"(ratio to the plain env loop {train_steps / plain:.3f}x: learning dominates)")
-    sa_steps, sa_updates = rates["sa-ddqn"]
-    print(f"SA-DDQN trainer (IBP regulariser, kappa {defaults.sa_kappa}), same settings:")
-    print(f"  {sa_steps:8.1f} env steps/s, {sa_updates:6.1f} updates/s (ratio to DDQN {sa_steps / train_steps:.2f}x)")
+    for name, (sa_steps, sa_updates) in rates.items():
+        print(f"{name} trainer (kappa {defaults.sa_kappa}, radius ramping from 0), same settings:")
+        print(f"  {sa_steps:8.1f} env steps/s, {sa_updates:6.1f} updates/s "
+              f"(ratio to DDQN {sa_steps / train_steps:.2f}x)")
 
 
 if __name__ == "__main__":

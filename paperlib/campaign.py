@@ -166,6 +166,22 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
             return
 
 
+def provisional_games(agents_dir: Path = AGENTS_DIR) -> dict[str, str]:
+    """Per game with an agent in ``agents_dir`` that is unevaluated or below its minimum, why comparisons
+    of that game's agents are provisional (the paper compares a good vanilla agent with a robust one)."""
+    reasons: dict[str, list[str]] = {}
+    for target in TARGETS:
+        if not agent_paths(agents_dir / target.stem)[1].exists():
+            continue
+        score = current_score(target, agents_dir)
+        if score is None:
+            reasons.setdefault(target.game, []).append(f"{target.stem} has no {target.metric} evaluation")
+        elif score < target.minimum:
+            reasons.setdefault(target.game, []).append(
+                f"{target.stem} scores {score:g} on {target.metric}, below its minimum {target.minimum:g}")
+    return {game: "provisional: " + "; ".join(parts) for game, parts in reasons.items()}
+
+
 def campaign_status(agents_dir: Path = AGENTS_DIR) -> list[dict]:
     """One row per target: its score, minimum and training budget so far."""
     rows = []

@@ -7,6 +7,7 @@ intervals over states (beyond the paper) next to the paper's values.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -68,9 +69,10 @@ def measure_table(maps: dict[tuple[str, str], FeatureMaps], resamples: int = 100
     return pd.DataFrame(rows)
 
 
-def claim_checks(table: pd.DataFrame) -> list[str]:
+def claim_checks(table: pd.DataFrame, caveats: Mapping[str, str] | None = None) -> list[str]:
     """Per game, whether the paper's claims hold here: adversarial KMAP sparser (lower S(K)) than vanilla;
-    HMAP barely distinguishes the two (S(H) of both within 1% of the maximum)."""
+    HMAP barely distinguishes the two (S(H) of both within 1% of the maximum). ``caveats`` (per game, e.g.
+    :func:`paperlib.campaign.provisional_games`) are appended in brackets."""
     lines = []
     for game, rows in table.groupby("game"):
         by_method = rows.set_index("method")
@@ -82,7 +84,8 @@ def claim_checks(table: pd.DataFrame) -> list[str]:
         hmap_close = all(row["S(H)"] >= 0.99 * 84 for row in (v, a))
         lines.append(f"{game}: adversarial KMAP sparser than vanilla: {sparser} "
                      f"(S(K) {a['S(K)']:.2f} vs {v['S(K)']:.2f}); HMAP barely distinguishes them: "
-                     f"{'holds' if hmap_close else 'does not hold'} (S(H) {a['S(H)']:.2f} vs {v['S(H)']:.2f})")
+                     f"{'holds' if hmap_close else 'does not hold'} (S(H) {a['S(H)']:.2f} vs {v['S(H)']:.2f})"
+                     + (f" [{caveats[game]}]" if caveats and game in caveats else ""))
     return lines
 
 

@@ -6,6 +6,7 @@ action changed and ||d||_inf < 1/255 (re-checked independently of the optimiser)
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -74,8 +75,9 @@ def spectrum_summary(attacks: dict[tuple[str, str], dict[str, np.ndarray]], cuto
     return pd.DataFrame(rows)
 
 
-def claim_checks(summary: pd.DataFrame) -> list[str]:
-    """Per game: are adversarially trained agents' perturbations at lower frequencies (lower spectral centroid)?"""
+def claim_checks(summary: pd.DataFrame, caveats: Mapping[str, str] | None = None) -> list[str]:
+    """Per game: are adversarially trained agents' perturbations at lower frequencies (lower spectral centroid)?
+    ``caveats`` (per game, e.g. :func:`paperlib.campaign.provisional_games`) are appended in brackets."""
     lines = []
     for game, rows in summary.groupby("game"):
         by_method = rows.set_index("method")
@@ -86,7 +88,8 @@ def claim_checks(summary: pd.DataFrame) -> list[str]:
         v, a = by_method.loc["ddqn"], by_method.loc["sa-ddqn"]
         verdict = lower_verdict(a, v, "centroid")
         lines.append(f"{game}: adversarial perturbations at lower frequencies: {verdict} "
-                     f"(centroid {a['centroid']:.2f} vs {v['centroid']:.2f})")
+                     f"(centroid {a['centroid']:.2f} vs {v['centroid']:.2f})"
+                     + (f" [{caveats[game]}]" if caveats and game in caveats else ""))
     return lines
 
 

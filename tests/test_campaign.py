@@ -52,3 +52,25 @@ def test_a_new_run_continues_an_existing_agent(tmp_path):
     assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.eps_start == 0.05
     sa = campaign._config_for(campaign.TARGETS[1], tmp_path)
     assert sa.method == "sa-ddqn" and sa.init_agent == str(tmp_path / "pong-ddqn")
+
+
+def test_claims_are_provisional_while_an_agent_is_below_its_minimum(tmp_path):
+    from paperlib.agents import Evaluation, save_agent
+    from paperlib.networks import build_network
+    from tests.test_agents import _card
+
+    def evaluation(mean, attack="none"):
+        return Evaluation(mean, 0.0, 1, [mean], 0, 0.0, attack)
+
+    network = build_network("dueling", 1, 6)
+    save_agent(tmp_path / "pong-ddqn", network, _card(evaluation=evaluation(21.0)))
+    assert campaign.provisional_games(tmp_path) == {}
+    save_agent(tmp_path / "pong-sa-ddqn", network, _card(method="sa-ddqn"))
+    assert campaign.provisional_games(tmp_path) == {
+        "Pong": "provisional: pong-sa-ddqn has no pgd-10 eps=1/255 evaluation"}
+    label = campaign.PGD10.label
+    update_card(tmp_path / "pong-sa-ddqn", robustness={label: evaluation(-3.0, label)})
+    assert campaign.provisional_games(tmp_path) == {
+        "Pong": "provisional: pong-sa-ddqn scores -3 on pgd-10 eps=1/255, below its minimum 19"}
+    update_card(tmp_path / "pong-sa-ddqn", robustness={label: evaluation(20.0, label)})
+    assert campaign.provisional_games(tmp_path) == {}

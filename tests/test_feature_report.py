@@ -30,6 +30,8 @@ def test_table_values_intervals_and_paper_columns():
     assert vanilla["S(K) paper"] == 49.7993 and adversarial["S(K) paper"] == 1.9508
     assert (table["states"] == 6).all()
     assert claim_checks(table)[0].startswith("Pong: adversarial KMAP sparser than vanilla: holds (bootstrap")
+    assert claim_checks(table, {"Pong": "provisional: why"})[0].endswith(" [provisional: why]")
+    assert not claim_checks(table, {"Freeway": "provisional: why"})[0].endswith("]")
 
 
 def test_claims_with_missing_agents_or_undefined_sparsity():

@@ -20,6 +20,7 @@ def test_low_frequency_perturbations_are_recognised():
     assert adversarial["centroid"] < 4 and adversarial["low_fraction"] == 1.0
     assert claim_checks(summary) == ["Freeway: adversarial perturbations at lower frequencies: holds "
                                      "(bootstrap intervals separate) (centroid 3.00 vs 30.00)"]
+    assert claim_checks(summary, {"Freeway": "provisional: why"})[0].endswith("30.00) [provisional: why]")
     reversed_claim = spectrum_summary({("Pong", "sa-ddqn"): _attacks(30), ("Pong", "ddqn"): _attacks(3)}, 10, 100)
     assert "does not hold" in claim_checks(reversed_claim)[0]
 

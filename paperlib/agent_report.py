@@ -47,6 +47,31 @@ def score_table(stems: list[Path], episodes: int, seed: int, max_frames: int) ->
     return pd.DataFrame(rows)
 
 
+def robustness_contrast(table: pd.DataFrame, keep: float = 0.8) -> list[str]:
+    """Per game, the contrast the paper studies (agents issue): the SA-DDQN agent keeps at least ``keep`` of
+    its natural return under PGD-10 at eps = 1/255, while the vanilla DDQN agent loses most of it (keeps
+    less than half). Uses the model cards' natural and PGD-10 scores (``score_table`` columns)."""
+    lines = []
+    for game, rows in table.groupby("game"):
+        parts = []
+        for row in rows.sort_values("method").itertuples():
+            if np.isnan(row.card_mean) or np.isnan(row.card_pgd10):
+                parts.append(f"{row.method}: natural or PGD-10 score not recorded")
+                continue
+            if row.card_mean <= 0:
+                parts.append(f"{row.method}: natural return {row.card_mean:g} is not positive, no share to keep")
+                continue
+            share = row.card_pgd10 / row.card_mean
+            if row.method == "sa-ddqn":
+                verdict = f"keeps at least {keep:.0%}: {'holds' if share >= keep else 'does not hold'}"
+            else:
+                verdict = f"loses most of it: {'holds' if share < 0.5 else 'does not hold'}"
+            parts.append(f"{row.method} keeps {share:.0%} of its natural return under PGD-10 "
+                         f"({row.card_pgd10:g} of {row.card_mean:g}), {verdict}")
+        lines.append(f"{game}: " + "; ".join(parts))
+    return lines
+
+
 def plot_learning_curves(stems: list[Path], window: int = 20):
     """Episode return against agent steps, smoothed with a trailing mean; one panel per game."""
     curves = {stem: agent_paths(stem)[0].with_suffix(".curve.csv") for stem in stems}

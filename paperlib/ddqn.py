@@ -39,7 +39,7 @@ from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
 from paperlib.replay import ReplayBuffer
 from paperlib.sa_regularizer import SA_BOUNDS, sa_eps_at, sa_regularizer
-from paperlib.schedules import linear_epsilon
+from paperlib.schedules import EpsilonGreedy, linear_epsilon
 
 METHODS = ("ddqn", "sa-ddqn")
 """Training methods."""
@@ -88,6 +88,9 @@ class DDQNConfig:
     """Final exploration rate."""
     eps_decay_steps: int = 250_000
     """Agent steps over which epsilon decays linearly."""
+    explore_zeta_mu: float = 0.0
+    """0: one-step epsilon-greedy; above 1: temporally extended epsilon-greedy, each exploratory action
+    repeated for n ~ zeta(mu) steps (Dabney et al. 2021 use mu = 2)."""
     checkpoint_every: int = 50_000
     """Agent steps between checkpoints (and agent exports)."""
     seed: int = 0
@@ -121,6 +124,8 @@ class DDQNConfig:
                      "n_step", "target_update", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.explore_zeta_mu != 0 and not self.explore_zeta_mu > 1:
+            raise ValueError(f"explore_zeta_mu must be 0 (plain epsilon-greedy) or above 1, got {self.explore_zeta_mu}")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.sa_bound not in SA_BOUNDS:
@@ -290,11 +295,9 @@ class DDQNTrainer:
     def _request_stop(self, signum: int, frame: object) -> None:
         self.stop_requested = True
 
-    def _act(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+    def _greedy(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            greedy = self.online(to_network_input(obs, self.device)).argmax(dim=1).cpu().numpy()
-        explore = self.rng.random(len(obs)) < epsilon
-        return np.where(explore, self.rng.integers(0, self.spec.n_actions, len(obs)), greedy)
+            return self.online(to_network_input(obs, self.device)).argmax(dim=1).cpu().numpy()
 
     def _update(self, buffer: ReplayBuffer) -> float:
         batch = buffer.sample(self.config.batch_size, self.rng)
@@ -349,11 +352,13 @@ class DDQNTrainer:
         update_credit = 0
         try:
             obs = envs.reset(seed=env_seed)
+            explorer = EpsilonGreedy(cfg.num_envs, self.spec.n_actions, cfg.explore_zeta_mu)
             while (self.state.env_step < cfg.total_steps and not self.stop_requested
                    and (deadline is None or time.time() < deadline)):
                 epsilon = linear_epsilon(self.state.env_step, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
-                actions = self._act(obs, epsilon)
+                actions = explorer.act(self._greedy(obs), epsilon, self.rng)
                 step = envs.step(actions)
+                explorer.end_runs(step.episode_end)
                 buffer.add(obs, actions, step.reward, step.next_obs, step.terminal, step.episode_end)
                 obs = step.obs
                 previous_step = self.state.env_step

@@ -46,7 +46,7 @@ def test_a_new_run_continues_an_existing_agent(tmp_path):
     from tests.test_agents import _card
 
     fresh = campaign._config_for(campaign.TARGETS[0], tmp_path)
-    assert fresh.init_agent == "" and fresh.eps_start == 1.0
+    assert fresh.init_agent == "" and fresh.eps_start == 1.0 and fresh.explore_zeta_mu == 2.0
     save_agent(tmp_path / "pong-ddqn", build_network("dueling", 1, 6), _card())
     continued = campaign._config_for(campaign.TARGETS[0], tmp_path)
     assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.eps_start == 0.05

@@ -12,7 +12,7 @@ from safetensors import safe_open
 from paperlib.agents import load_agent
 from paperlib.ddqn import DDQNConfig, DDQNTrainer
 from paperlib.envs import AtariEnvs
-from paperlib.schedules import linear_epsilon
+from paperlib.schedules import EpsilonGreedy, linear_epsilon
 
 SMALL = dict(game="pong", num_envs=2, buffer_size=2000, learning_starts=100, batch_size=8, train_every=4,
              target_update=100, eps_decay_steps=300, checkpoint_every=200, seed=3)
@@ -56,6 +56,9 @@ def test_same_seed_same_weights(tmp_path):
     _, other = _train(tmp_path / "c", total_steps=300, seed=4)
     assert first.sha256 == second.sha256
     assert first.sha256 != other.sha256
+    _, extended = _train(tmp_path / "d", total_steps=300, explore_zeta_mu=2.0)
+    _, extended_again = _train(tmp_path / "e", total_steps=300, explore_zeta_mu=2.0)
+    assert extended.sha256 == extended_again.sha256 != first.sha256
 
 
 def test_refuses_to_overwrite_or_resume_nothing(tmp_path):
@@ -87,13 +90,13 @@ def test_signal_checkpoints_and_resume_continues_schedule(tmp_path, monkeypatch)
     trainer = DDQNTrainer(DDQNConfig(**SMALL, total_steps=600), run_dir, resume=True, progress=False)
     assert trainer.state.env_step == 300 and trainer.state.resumes == 1
     seen = []
-    original_act = DDQNTrainer._act
+    original_act = EpsilonGreedy.act
 
-    def record_epsilon(self, obs, epsilon):
-        seen.append((self.state.env_step, epsilon))
-        return original_act(self, obs, epsilon)
+    def record_epsilon(self, greedy, epsilon, rng):
+        seen.append((trainer.state.env_step, epsilon))
+        return original_act(self, greedy, epsilon, rng)
 
-    monkeypatch.setattr(DDQNTrainer, "_act", record_epsilon)
+    monkeypatch.setattr(EpsilonGreedy, "act", record_epsilon)
     resumed = trainer.train()
     assert resumed.env_steps == 600
     # the exploration schedule continues from step 300 (decay over 300 steps: already at its end)

@@ -88,8 +88,9 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
         if agent_paths(existing)[1].exists():
             return DDQNConfig(game=target.game, total_steps=10_000_000, init_agent=str(existing), eps_start=0.05,
                               eps_end=0.01, eps_decay_steps=50_000)
-        # from scratch: exploratory actions repeated for zeta(2)-distributed durations (ez-greedy); one-step
-        # random actions never scored in Freeway (8 random episodes: 0 points; runs of random actions: 0 to 21)
+        # from scratch: exploratory actions repeated for zeta(2)-distributed durations (ez-greedy): purely random
+        # play covers more of a game (Freeway: 8 one-step random episodes scored 0, runs of random actions 0 to
+        # 21). The Pong and Freeway runs predate this and keep their own config.json
         return DDQNConfig(game=target.game, total_steps=10_000_000, eps_decay_steps=100_000, explore_zeta_mu=2.0)
     parent = agents_dir / f"{target.game.lower()}-ddqn"
     if not agent_paths(parent)[1].exists():

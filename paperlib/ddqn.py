@@ -39,7 +39,7 @@ from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
 from paperlib.replay import ReplayBuffer
 from paperlib.sa_regularizer import SA_BOUNDS, sa_eps_at, sa_regularizer
-from paperlib.schedules import EpsilonGreedy, linear_epsilon
+from paperlib.schedules import EpsilonGreedy, check_zeta_mu, linear_epsilon
 
 METHODS = ("ddqn", "sa-ddqn")
 """Training methods."""
@@ -124,8 +124,7 @@ class DDQNConfig:
                      "n_step", "target_update", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.explore_zeta_mu != 0 and not self.explore_zeta_mu > 1:
-            raise ValueError(f"explore_zeta_mu must be 0 (plain epsilon-greedy) or above 1, got {self.explore_zeta_mu}")
+        check_zeta_mu(self.explore_zeta_mu, "explore_zeta_mu")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.sa_bound not in SA_BOUNDS:

@@ -16,6 +16,12 @@ MAX_RUN_STEPS = 10_000
 """Longest exploratory run of temporally extended epsilon-greedy (the cap of Dabney et al. 2021)."""
 
 
+def check_zeta_mu(value: float, name: str = "zeta_mu") -> None:
+    """Raise unless ``value`` is 0 (one-step epsilon-greedy) or a zeta exponent above 1."""
+    if value != 0 and not value > 1:
+        raise ValueError(f"{name} must be 0 (plain epsilon-greedy) or above 1, got {value}")
+
+
 class EpsilonGreedy:
     """Epsilon-greedy over a batch of environments, optionally temporally extended (ez-greedy).
 
@@ -29,8 +35,7 @@ class EpsilonGreedy:
     """
 
     def __init__(self, num_envs: int, n_actions: int, zeta_mu: float = 0.0) -> None:
-        if zeta_mu != 0 and not zeta_mu > 1:
-            raise ValueError(f"zeta_mu must be 0 (plain epsilon-greedy) or above 1, got {zeta_mu}")
+        check_zeta_mu(zeta_mu)
         self.n_actions = n_actions
         self.zeta_mu = zeta_mu
         self.run_action = np.zeros(num_envs, dtype=np.int64)

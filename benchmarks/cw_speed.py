@@ -3,8 +3,9 @@
 Same network (a random dueling Nature-CNN unless --agent is given) and the same real Atari states, one run.
 ART (adversarial-robustness-toolbox, a benchmark-only dependency) runs at its defaults, one state at a
 time, treating the Q-values as logits (its untargeted attack changes the greedy action). Reported for both:
-seconds per state, success rate at ||d||_inf < 1/255 (action changed, re-checked here), and the median
-l-inf (in grey levels) and L2 norm of the successful perturbations.
+seconds per state, the fraction of states whose greedy action changed (any size), the success rate at
+||d||_inf < 1/255 (action changed and bound held, re-checked here), and the median l-inf (in grey levels)
+and L2 norm of the action-changing perturbations.
 
 Usage: python benchmarks/cw_speed.py [--states 8] [--art-states 3] [--threads 1] [--agent STEM]
 """
@@ -24,15 +25,17 @@ from paperlib.networks import build_network
 BOUND = 1 / 255
 
 
-def summarise(network, states: torch.Tensor, perturbed: torch.Tensor) -> tuple[float, float, float]:
+def summarise(network, states: torch.Tensor, perturbed: torch.Tensor) -> tuple[float, float, float, float]:
+    """Changed fraction, success fraction at 1/255, median l-inf (x255) and L2 of the changing perturbations."""
     with torch.no_grad():
         changed = network(perturbed).argmax(1) != network(states).argmax(1)
     delta = (perturbed - states).flatten(1)
     linf, l2 = delta.abs().max(1).values, delta.norm(dim=1)
     success = changed & (linf < BOUND)
-    if not success.any():
-        return 0.0, float("nan"), float("nan")
-    return float(success.float().mean()), float(linf[success].median() * 255), float(l2[success].median())
+    rates = float(changed.float().mean()), float(success.float().mean())
+    if not changed.any():
+        return *rates, float("nan"), float("nan")
+    return *rates, float(linf[changed].median() * 255), float(l2[changed].median())
 
 
 def art_attack(network, states: torch.Tensor, n_actions: int) -> torch.Tensor:
@@ -60,6 +63,7 @@ def main() -> None:
         torch.manual_seed(0)
         network, game, n_actions = build_network("dueling", 1, 6).eval(), "pong", 6
     states = sample_states(game, args.states)
+    subset = states[: args.art_states]
     rows = []
     for label, config in (("paperlib (default)", CWConfig()),
                           ("paperlib (300x6 steps)", dataclasses.replace(CWConfig(), steps=300, search_steps=6))):
@@ -67,17 +71,19 @@ def main() -> None:
         result = carlini_wagner(network, states, config)
         seconds = (time.perf_counter() - start) / len(states)
         rows.append((label, len(states), seconds, *summarise(network, states, states + result.perturbation)))
-    subset = states[: args.art_states]
+        rows.append((f"  same {len(subset)} as ART", len(subset), seconds,
+                     *summarise(network, subset, subset + result.perturbation[: len(subset)])))
     start = time.perf_counter()
     adversarial = art_attack(network, subset, n_actions)
     seconds = (time.perf_counter() - start) / len(subset)
     rows.append(("ART CarliniLInf", len(subset), seconds, *summarise(network, subset, adversarial)))
     art_seconds = rows[-1][2]
     print(f"{game}, {torch.get_num_threads()} thread(s), torch {torch.__version__}")
-    print(f"{'method':20s} {'states':>6s} {'s/state':>8s} {'speed-up vs ART':>16s} {'success@1/255':>14s} "
+    print(f"{'method':22s} {'states':>6s} {'s/state':>8s} {'speed-up vs ART':>16s} {'changed':>8s} {'success@1/255':>14s} "
           f"{'median linf x255':>17s} {'median L2':>10s}")
-    for label, count, sec, success, linf, l2 in rows:
-        print(f"{label:20s} {count:6d} {sec:8.3f} {art_seconds / sec:16.1f} {success:14.2f} {linf:17.3f} {l2:10.4f}")
+    for label, count, sec, changed, success, linf, l2 in rows:
+        print(f"{label:22s} {count:6d} {sec:8.3f} {art_seconds / sec:16.1f} {changed:8.2f} {success:14.2f} "
+              f"{linf:17.3f} {l2:10.4f}")
 
 
 if __name__ == "__main__":

@@ -124,49 +124,53 @@ def _search(network: nn.Module, states: torch.Tensor, original: torch.Tensor, ta
             config: CWConfig) -> torch.Tensor:
     """Binary search over c of the C&W optimisation; returns the smallest action-changing perturbation per state."""
     n = len(states)
-    device = states.device
-    c = torch.full((n,), config.initial_c, device=device)
-    lower, upper = torch.zeros(n, device=device), torch.full((n,), float("inf"), device=device)
-    best_norm = torch.full((n,), float("inf"), device=device)
+    like = {"device": states.device, "dtype": states.dtype}
+    c = torch.full((n,), config.initial_c, **like)
+    lower, upper = torch.zeros(n, **like), torch.full((n,), float("inf"), **like)
+    best_norm = torch.full((n,), float("inf"), **like)
     best = torch.zeros_like(states)
     view = (n,) + (1,) * (states.dim() - 1)
     for _ in range(config.search_steps):
         d = torch.zeros_like(states, requires_grad=True)
         optimizer = torch.optim.Adam([d], lr=config.lr)
-        tau = torch.full((n,), config.bound, device=device)
-        found = torch.zeros(n, dtype=torch.bool, device=device)
-        previous = torch.full((n,), float("inf"), device=device)
-        active = torch.ones(n, dtype=torch.bool, device=device)
+        tau = torch.full((n,), config.bound, **like)
+        found = torch.zeros(n, dtype=torch.bool, device=states.device)
+        previous = torch.full((n,), float("inf"), **like)
+        active = torch.ones(n, dtype=torch.bool, device=states.device)
         check_every = max(config.steps // 10, 1)
         for step in range(config.steps):
-            q = network(states + d)
+            rows = active.nonzero().squeeze(1)  # finished states are frozen and no longer evaluated
+            d_rows = d[rows]
+            q = network(states[rows] + d_rows)
             with torch.no_grad():  # bookkeeping for the current perturbation
-                flipped = q.argmax(dim=1) != original
-                l2, linf = _norms(d)
+                flipped = q.argmax(dim=1) != original[rows]
+                l2, linf = _norms(d_rows)
                 size = l2 if config.norm == "l2" else linf
-                better = flipped & (size < best_norm)
-                best_norm = torch.where(better, size, best_norm)
-                best[better] = d[better]
-                found |= flipped
+                better = flipped & (size < best_norm[rows])
+                best_norm[rows[better]] = size[better]
+                best[rows[better]] = d_rows[better]
+                found[rows] |= flipped
                 if config.norm == "linf":
-                    tau = torch.where(flipped & (linf < tau), tau * config.tau_decay, tau)
+                    shrink = rows[flipped & (linf < tau[rows])]
+                    tau[shrink] *= config.tau_decay
             if target is None:
-                margin = -worst_margin(q, original)  # Q(a*) - max over the other actions
+                margin = -worst_margin(q, original[rows])  # Q(a*) - max over the other actions
             else:
-                margin = (q.gather(1, original.unsqueeze(1)) - q.gather(1, target.unsqueeze(1))).squeeze(1)
+                margin = (q.gather(1, original[rows].unsqueeze(1)) - q.gather(1, target[rows].unsqueeze(1))).squeeze(1)
             if config.norm == "l2":
-                distance = d.flatten(1).pow(2).sum(dim=1)
+                distance = d_rows.flatten(1).pow(2).sum(dim=1)
             else:
-                distance = (d.abs() - tau.view(view)).clamp(min=0).flatten(1).sum(dim=1)
-            loss = distance + c * margin.clamp(min=-config.kappa)
+                distance = (d_rows.abs() - tau[rows].view((-1,) + view[1:])).clamp(min=0)
+                distance = distance.flatten(1).sum(dim=1)
+            loss = distance + c[rows] * margin.clamp(min=-config.kappa)
             if step % check_every == check_every - 1:  # per-state early stop once the loss plateaus
-                active &= ~(loss.detach() >= previous - 1e-4 * previous.abs())  # NaN (first check) keeps going
-                previous = loss.detach()
+                stalled = loss.detach() >= previous[rows] - 1e-4 * previous[rows].abs()  # NaN (first check): False
+                previous[rows] = loss.detach()
+                active[rows[stalled]] = False
                 if not active.any():
                     break
             frozen = d.detach().clone()
-            optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
+            (d.grad,) = torch.autograd.grad(loss.sum(), d)  # no gradients for the network's weights
             optimizer.step()
             with torch.no_grad():  # box by projection; finished states keep their perturbation
                 d.copy_(torch.where(active.view(view), (states + d).clamp(0, 1) - states, frozen))

@@ -60,6 +60,21 @@ def test_every_success_on_random_networks_is_real():
     assert (result.original_action == result.q_before.argmax(dim=1)).all()
 
 
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_each_state_in_a_batch_gets_what_it_gets_alone(norm):
+    """Per-state early stopping drops finished states from the batch: that must not change any result."""
+    torch.manual_seed(3)
+    network = nn.Sequential(nn.Conv2d(1, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(18, 3)).double()
+    states = 0.3 + 0.4 * torch.rand(6, 1, 4, 4, dtype=torch.float64)
+    config = CWConfig(norm=norm, steps=200, search_steps=6, lr=0.01, bound=1.0, initial_c=0.1)
+    batched = carlini_wagner(network, states, config)
+    assert batched.success.all() and len(set((batched.l2 if norm == "l2" else batched.linf).tolist())) > 3
+    for i in range(len(states)):
+        alone = carlini_wagner(network, states[i:i + 1], config)
+        assert alone.success.item() == batched.success[i].item()
+        torch.testing.assert_close(alone.perturbation[0], batched.perturbation[i], rtol=0, atol=1e-12)
+
+
 def test_bad_inputs():
     network, state = _linear_q(2, 2)
     with pytest.raises(ValueError, match="non-empty batch"):

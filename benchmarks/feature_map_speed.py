@@ -12,7 +12,7 @@ compared with ours as a cross-check. Captum is a benchmark-only dependency: pip 
 It also counts, per ablation, the ReLU units whose sign the ablation flips in each layer: the work an exact
 linearisation around the clean state would still have to correct (each flip's change propagates onwards).
 
-Usage: python benchmarks/feature_map_speed.py [--states 2] [--threads 1] [--agent data/agents/pong-ddqn]
+Usage: python benchmarks/feature_map_speed.py [--states 2] [--threads 1] [--agent data/agents/pong-ddqn | --game RoadRunner]
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_
 from paperlib.agents import load_agent
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.feature_maps import kmap_from_q
+from paperlib.games import get_game
 from paperlib.networks import build_network
 from paperlib.preprocess import to_network_input
 
@@ -84,7 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--states", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--agent", help="agent stem (default: a random dueling Nature-CNN on Pong)")
+    parser.add_argument("--agent", help="agent stem (default: a random dueling Nature-CNN)")
+    parser.add_argument("--game", default="Pong", help="game of the states when no --agent is given (default: Pong)")
     parser.add_argument("--skip-slow", action="store_true", help="skip the literal loop and Captum's default")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -93,7 +95,8 @@ def main() -> None:
         game = card.game
     else:
         torch.manual_seed(0)
-        network, game = build_network("dueling", 1, 6).eval(), "pong"
+        game = args.game
+        network = build_network("dueling", 1, get_game(game).n_actions).eval()
     states = sample_states(game, args.states)
 
     def ours(state):  # Q up to a per-pixel constant: all that KMAP and HMAP depend on

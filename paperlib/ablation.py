@@ -10,6 +10,8 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
   Nature-CNN), so only the change is propagated: through each convolution as the convolution of
   the (sparse, windowed) input change, through each ReLU exactly, and into the first fully
   connected layers as a sparse update of their pre-activations; the rest of the head runs batched.
+  Pixels that are already zero in every frame are not propagated at all: there Z_ij(s) = s (more
+  than half of a RoadRunner frame is black).
 """
 from __future__ import annotations
 
@@ -151,11 +153,12 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         if up_to_shift and stack.policy_linears is not None:
             linears, head = [stack.linears[i] for i in stack.policy_linears], stack.policy_head
         clean_linear = [layer(clean_act[-1].reshape(-1)) for layer in linears]
-        out = None
-        for pixels in _pixel_batches(stack.convs, clean_pre, state.shape, batch_size):
-            q = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1], clean_linear, pixels))
-            out = q.new_empty(state.shape[1] * state.shape[2], q.shape[1]) if out is None else out
-            out[pixels] = q
+        clean_q = head([pre.unsqueeze(0) for pre in clean_linear])
+        out = clean_q.expand(state.shape[1] * state.shape[2], -1).clone()
+        live = state.ne(0).any(dim=0).reshape(-1).nonzero().squeeze(1)  # zeroing a black pixel: Z_ij(s) = s
+        for pixels in _pixel_batches(stack.convs, clean_pre, live, state.shape[2], batch_size):
+            out[pixels] = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1], clean_linear,
+                                               pixels))
     return out
 
 
@@ -174,10 +177,9 @@ def _last_windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor,
     return windows
 
 
-def _pixel_batches(convs: list[nn.Conv2d], clean_pre, shape: torch.Size, batch_size: int):
-    """Pixel indices in batches of at most ``batch_size`` whose changes reach the same window of the last convolution."""
-    _, height, width = shape
-    pixels = torch.arange(height * width, device=clean_pre[0].device)
+def _pixel_batches(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor, width: int, batch_size: int):
+    """``pixels`` (flat indices) in batches of at most ``batch_size`` whose changes reach the same window of the
+    last convolution."""
     rows, cols, _, _ = _last_windows(convs, clean_pre, pixels, width)[-1]
     groups, group_of = torch.unique(rows * clean_pre[-1].shape[2] + cols, return_inverse=True)
     for group in range(len(groups)):

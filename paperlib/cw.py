@@ -140,10 +140,10 @@ def _search(network: nn.Module, states: torch.Tensor, original: torch.Tensor, ta
         check_every = max(config.steps // 10, 1)
         for step in range(config.steps):
             rows = active.nonzero().squeeze(1)  # finished states are frozen and no longer evaluated
-            d_rows = d[rows]
+            d_rows, original_rows = d[rows], original[rows]
             q = network(states[rows] + d_rows)
             with torch.no_grad():  # bookkeeping for the current perturbation
-                flipped = q.argmax(dim=1) != original[rows]
+                flipped = q.argmax(dim=1) != original_rows
                 l2, linf = _norms(d_rows)
                 size = l2 if config.norm == "l2" else linf
                 better = flipped & (size < best_norm[rows])
@@ -154,9 +154,9 @@ def _search(network: nn.Module, states: torch.Tensor, original: torch.Tensor, ta
                     shrink = rows[flipped & (linf < tau[rows])]
                     tau[shrink] *= config.tau_decay
             if target is None:
-                margin = -worst_margin(q, original[rows])  # Q(a*) - max over the other actions
+                margin = -worst_margin(q, original_rows)  # Q(a*) - max over the other actions
             else:
-                margin = (q.gather(1, original[rows].unsqueeze(1)) - q.gather(1, target[rows].unsqueeze(1))).squeeze(1)
+                margin = (q.gather(1, original_rows.unsqueeze(1)) - q.gather(1, target[rows].unsqueeze(1))).squeeze(1)
             if config.norm == "l2":
                 distance = d_rows.flatten(1).pow(2).sum(dim=1)
             else:

@@ -91,7 +91,7 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
         # from scratch: exploratory actions repeated for zeta(2)-distributed durations (ez-greedy): purely random
         # play covers more of a game (Freeway: 8 one-step random episodes scored 0, runs of random actions 0 to
         # 21). Epsilon ends at 0.05 and the buffer holds 250k transitions: with epsilon 0.01 and 100k, the first
-        # Freeway run fell from returns of 21 to 0 within 10k steps of epsilon reaching 0.01 and did not
+        # Freeway run fell from returns of 21 to 0-1 within 35k steps of epsilon reaching 0.01 and did not
         # recover (book/training.md). The Pong run predates this and keeps its own config.json
         return DDQNConfig(game=target.game, total_steps=10_000_000, eps_decay_steps=100_000, eps_end=0.05,
                           explore_zeta_mu=2.0, buffer_size=250_000)

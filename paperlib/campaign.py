@@ -1,8 +1,9 @@
 """Training campaign: train whichever agent most needs it, in resumable chunks, keeping the best.
 
 The agents of the compendium and their minimum scores (issue "Trained agents for the paper")
-are listed in :data:`TARGETS`, in the order they are worked on: a game's vanilla DDQN agent
-comes before its SA-DDQN agent, which is fine-tuned from it. Each chunk resumes the agent's run
+are listed in :data:`TARGETS`, in work order: a game's vanilla DDQN agent comes before its
+SA-DDQN agent, which is fine-tuned from it. Missing agents are trained first (every analysis of
+their game waits for them), then those below their minimum (:func:`next_target`). Each chunk resumes the agent's run
 in ``runs/<game>-<method>`` (or starts it), trains until the chunk's deadline, evaluates the
 result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into
 ``data/agents/`` only if it scores better on its target metric than the agent already there.
@@ -73,7 +74,15 @@ def current_score(target: Target, agents_dir: Path = AGENTS_DIR) -> float | None
 
 
 def next_target(agents_dir: Path = AGENTS_DIR) -> Target | None:
-    """The first target (in work order) whose agent is missing, unevaluated or below its minimum."""
+    """The agent that most needs training next.
+
+    A missing agent comes first, because every analysis of its game waits for it: vanilla agents before SA-DDQN
+    agents (which are fine-tuned from their game's vanilla agent), each in work order. Once every agent exists,
+    the first one in work order that is unevaluated or below its minimum.
+    """
+    missing = [target for target in TARGETS if not agent_paths(agents_dir / target.stem)[1].exists()]
+    if missing:
+        return min(missing, key=lambda target: target.method != "ddqn")  # stable: work order within each kind
     for target in TARGETS:
         score = current_score(target, agents_dir)
         if score is None or score < target.minimum:

@@ -158,10 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     agents.set_defaults(func=_cmd_agents)
 
     campaign = commands.add_parser("campaign", help="train whichever agent most needs it, for a given wall time",
-                                   description="Work through the compendium's agents in order (DDQN, then SA-DDQN "
-                                               "fine-tuned from it; Pong, Freeway, RoadRunner, BankHeist), resuming "
-                                               "runs/<game>-<method>, and copy an agent into data/agents only when "
-                                               "it beats the one there.")
+                                   description="Train the compendium's agents in chunks: missing agents first (DDQN, "
+                                               "then SA-DDQN fine-tuned from it; Pong, Freeway, RoadRunner, "
+                                               "BankHeist), then those below their minimum. Each chunk resumes "
+                                               "runs/<game>-<method> and copies the agent into data/agents only "
+                                               "when it beats the one there.")
     campaign.add_argument("--hours", type=_positive_float, help="wall time to spend")
     campaign.add_argument("--chunk-hours", type=_positive_float, default=1.0,
                           help="train one agent this long before evaluating and choosing again (default: 1)")

@@ -20,9 +20,7 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
     card = read_card(agents / "pong-ddqn")
     assert card.evaluation.mean == score and card.env_steps == 200
 
-    # a recorded score above the minimum moves the campaign on to the SA agent of the same game
     update_card(agents / "pong-ddqn", evaluation=dataclasses.replace(card.evaluation, mean=20.0))
-    assert campaign.next_target(agents).stem == "pong-sa-ddqn"
 
     # a second chunk resumes the run; a worse agent does not replace the one in data/agents
     before = (agents / "pong-ddqn.safetensors").read_bytes()
@@ -32,6 +30,32 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
     assert old == 20.0 and score < 20.0
     assert (agents / "pong-ddqn.safetensors").read_bytes() == before
     assert json.loads((runs / "pong-ddqn" / "config.json").read_text())["total_steps"] == 200
+
+
+def test_missing_agents_come_first_vanilla_before_sa_then_those_below_minimum(tmp_path):
+    from paperlib.agents import Evaluation, save_agent
+    from paperlib.networks import build_network
+    from tests.test_agents import _card
+
+    def save(target, mean):
+        evaluation = Evaluation(mean, 0.0, 1, [mean], 0, 0.0)
+        robustness = {campaign.PGD10.label: dataclasses.replace(evaluation, attack=campaign.PGD10.label)}
+        save_agent(tmp_path / target.stem, build_network("dueling", 1, 6),
+                   _card(game=target.game, method=target.method, evaluation=evaluation, robustness=robustness))
+
+    order = []
+    while (target := campaign.next_target(tmp_path)) is not None and target.stem not in order:
+        order.append(target.stem)
+        save(target, target.minimum - 1)  # every agent exists but is below its minimum
+    assert order == ["pong-ddqn", "freeway-ddqn", "roadrunner-ddqn", "bankheist-ddqn",
+                     "pong-sa-ddqn", "freeway-sa-ddqn", "roadrunner-sa-ddqn", "bankheist-sa-ddqn"]
+    assert target.stem == "pong-ddqn"  # then the first agent in work order below its minimum
+    for target in campaign.TARGETS[:3]:
+        save(target, target.minimum)
+    assert campaign.next_target(tmp_path).stem == "freeway-sa-ddqn"
+    for target in campaign.TARGETS:
+        save(target, target.minimum)
+    assert campaign.next_target(tmp_path) is None
 
 
 def test_status_lists_every_target(tmp_path):

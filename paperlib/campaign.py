@@ -3,10 +3,10 @@
 The agents of the compendium and their minimum scores (issue "Trained agents for the paper")
 are listed in :data:`TARGETS`, in work order: a game's vanilla DDQN agent comes before its
 SA-DDQN agent, which is fine-tuned from it. Missing agents are trained first (every analysis of
-their game waits for them), then those below their minimum (:func:`next_target`). Each chunk resumes the agent's run
-in ``runs/<game>-<method>`` (or starts it), trains until the chunk's deadline, evaluates the
-result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into
-``data/agents/`` only if it scores better on its target metric than the agent already there.
+their game waits for them), then those below their minimum (:func:`next_target`). Each chunk
+resumes the agent's run in ``runs/<game>-<method>`` (or starts it), trains until the chunk's
+deadline, evaluates the result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies
+it into ``data/agents/`` only if it scores better on its target metric than the agent already there.
 """
 from __future__ import annotations
 
@@ -64,9 +64,14 @@ TARGETS = (
 """Work order and minimum scores (SA targets of RoadRunner and BankHeist: 80% of the vanilla minimum)."""
 
 
+def _has_agent(stem: Path) -> bool:
+    """Whether an agent with a model card exists at ``stem``."""
+    return agent_paths(stem)[1].exists()
+
+
 def current_score(target: Target, agents_dir: Path = AGENTS_DIR) -> float | None:
     """The target metric recorded in the agent's model card, or None if there is no agent or no such evaluation."""
-    if not agent_paths(agents_dir / target.stem)[1].exists():
+    if not _has_agent(agents_dir / target.stem):
         return None
     card = read_card(agents_dir / target.stem)
     evaluation = card.robustness.get(target.metric) if target.robust else card.evaluation
@@ -80,7 +85,7 @@ def next_target(agents_dir: Path = AGENTS_DIR) -> Target | None:
     agents (which are fine-tuned from their game's vanilla agent), each in work order. Once every agent exists,
     the first one in work order that is unevaluated or below its minimum.
     """
-    missing = [target for target in TARGETS if not agent_paths(agents_dir / target.stem)[1].exists()]
+    missing = [target for target in TARGETS if not _has_agent(agents_dir / target.stem)]
     if missing:
         return min(missing, key=lambda target: target.method != "ddqn")  # stable: work order within each kind
     for target in TARGETS:
@@ -94,7 +99,7 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     """A new run's configuration; a DDQN agent already in ``agents_dir`` (whose run folder is gone) is continued."""
     if target.method == "ddqn":
         existing = agents_dir / target.stem
-        if agent_paths(existing)[1].exists():
+        if _has_agent(existing):
             return DDQNConfig(game=target.game, total_steps=10_000_000, init_agent=str(existing), eps_start=0.05,
                               eps_end=0.01, eps_decay_steps=50_000)
         # from scratch: exploratory actions repeated for zeta(2)-distributed durations (ez-greedy): purely random
@@ -105,7 +110,7 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
         return DDQNConfig(game=target.game, total_steps=10_000_000, eps_decay_steps=100_000, eps_end=0.05,
                           explore_zeta_mu=2.0, buffer_size=250_000)
     parent = agents_dir / f"{target.game.lower()}-ddqn"
-    if not agent_paths(parent)[1].exists():
+    if not _has_agent(parent):
         raise FileNotFoundError(f"SA-DDQN for {target.game} is fine-tuned from {parent}, which does not exist yet")
     # fine-tuning: the parent's policy is good, so explore little and start updating early. The inner maximum
     # is found by PGD: on the vanilla Pong agent the IBP bound is so loose (regulariser 11.7 at eps = 0.02/255,
@@ -186,7 +191,7 @@ def provisional_games(agents_dir: Path = AGENTS_DIR) -> dict[str, str]:
     of that game's agents are provisional (the paper compares a good vanilla agent with a robust one)."""
     reasons: dict[str, list[str]] = {}
     for target in TARGETS:
-        if not agent_paths(agents_dir / target.stem)[1].exists():
+        if not _has_agent(agents_dir / target.stem):
             continue
         score = current_score(target, agents_dir)
         if score is None:
@@ -202,8 +207,7 @@ def campaign_status(agents_dir: Path = AGENTS_DIR) -> list[dict]:
     rows = []
     for target in TARGETS:
         score = current_score(target, agents_dir)
-        card_path = agent_paths(agents_dir / target.stem)[1]
-        card = read_card(agents_dir / target.stem) if card_path.exists() else None
+        card = read_card(agents_dir / target.stem) if _has_agent(agents_dir / target.stem) else None
         rows.append({"agent": target.stem, "metric": target.metric, "minimum": target.minimum, "score": score,
                      "met": score is not None and score >= target.minimum,
                      "env_steps": card.env_steps if card else 0, "cpu_hours": card.cpu_hours if card else 0.0})

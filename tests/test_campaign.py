@@ -20,6 +20,8 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
     card = read_card(agents / "pong-ddqn")
     assert card.evaluation.mean == score and card.env_steps == 200
 
+    # once pong-ddqn exists, the next missing vanilla agent comes before pong-sa-ddqn
+    assert campaign.next_target(agents).stem == "freeway-ddqn"
     update_card(agents / "pong-ddqn", evaluation=dataclasses.replace(card.evaluation, mean=20.0))
 
     # a second chunk resumes the run; a worse agent does not replace the one in data/agents

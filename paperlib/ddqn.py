@@ -159,12 +159,19 @@ class RunState:
     """Counters saved with every checkpoint."""
 
     env_step: int = 0
+    """Agent steps taken so far (summed over environments)."""
     updates: int = 0
+    """Gradient updates applied so far."""
     episodes: int = 0
+    """Training episodes finished so far."""
     cpu_seconds: float = 0.0
+    """Process CPU time spent training, over every resume."""
     wall_seconds: float = 0.0
+    """Wall-clock time spent training, over every resume."""
     resumes: int = 0
+    """Times the run was resumed from a checkpoint (also seeds the environments of each resume)."""
     fine_tuned_from: str = ""
+    """``stem@sha256`` of the agent this run started from; empty when trained from scratch."""
 
 
 class DDQNTrainer:

@@ -18,11 +18,17 @@ class Batch:
     """A sampled minibatch (numpy arrays; observations uint8)."""
 
     obs: np.ndarray
+    """(B, C, 84, 84) observations the actions were taken in."""
     actions: np.ndarray
+    """(B,) actions taken."""
     returns: np.ndarray
+    """(B,) discounted sum of the (clipped) rewards of up to n steps."""
     next_obs: np.ndarray
+    """(B, C, 84, 84) observations n steps later (or where the episode ended), to bootstrap from."""
     dones: np.ndarray
+    """(B,) 1.0 where a terminal came within the n steps (no bootstrap)."""
     discounts: np.ndarray
+    """(B,) gamma to the power of the steps actually summed, the bootstrap's discount."""
 
 
 class ReplayBuffer:

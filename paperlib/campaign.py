@@ -6,7 +6,8 @@ SA-DDQN agent, which is fine-tuned from it. Missing agents are trained first (ev
 their game waits for them), then those below their minimum (:func:`next_target`). Each chunk
 resumes the agent's run in ``runs/<game>-<method>`` (or starts it), trains until the chunk's
 deadline, evaluates the result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies
-it into ``data/agents/`` only if it scores better on its target metric than the agent already there.
+it into ``data/agents/`` only if it scores better on its target metric than the agent already there
+or, for a missing agent, than random play.
 """
 from __future__ import annotations
 
@@ -138,9 +139,17 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
     return DDQNTrainer(_config_for(target, agents_dir), run_dir)
 
 
+def random_play_score(stem: Path, episodes: int) -> float:
+    """Mean return of uniformly random actions (epsilon 1) under the evaluation protocol: the score a first agent
+    must beat. An attack on the observations cannot change random actions, so this is also the robust baseline."""
+    return evaluate_agent(stem, episodes=episodes, epsilon=1.0).mean
+
+
 def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,
-              episodes: int = 10) -> tuple[float, float | None]:
-    """Train ``target`` for ``seconds``, evaluate, and promote the result if better; returns (new, old) scores."""
+              episodes: int = 10) -> tuple[float, float, bool]:
+    """Train ``target`` for ``seconds``, evaluate, and promote the result if it beats the agent in ``agents_dir``,
+    or random play where there is none (a first agent that plays no better than chance, such as a BankHeist agent
+    that never leaves its start, says nothing about its game). Returns (score, the score it had to beat, promoted)."""
     trainer.train(deadline=time.time() + seconds)
     candidate = trainer.agent_out
     natural = evaluate_agent(candidate, episodes=episodes)
@@ -151,9 +160,11 @@ def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: 
         update_card(candidate, robustness={PGD10.label: attacked})
         score = attacked.mean
     old = current_score(target, agents_dir)
-    if old is None or score > old:
+    baseline = old if old is not None else random_play_score(candidate, episodes)
+    promoted = score > baseline
+    if promoted:
         _copy_agent(candidate, agents_dir / target.stem)
-    return score, old
+    return score, baseline, promoted
 
 
 def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,
@@ -178,9 +189,9 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
         seconds = min(chunk_hours * 3600, deadline - time.time())
         print(f"campaign: training {target.stem} for {seconds / 60:.0f} min "
               f"(target {target.metric} >= {target.minimum:g})", flush=True)
-        score, old = run_chunk(trainer, target, seconds, agents_dir)
-        verdict = "promoted" if old is None or score > old else f"kept the previous agent ({old:g})"
-        print(f"campaign: {target.stem} scores {score:g} on {target.metric}: {verdict}", flush=True)
+        score, baseline, promoted = run_chunk(trainer, target, seconds, agents_dir)
+        print(f"campaign: {target.stem} scores {score:g} on {target.metric}, to beat {baseline:g}: "
+              f"{'promoted' if promoted else 'not promoted'}", flush=True)
         if trainer.stop_requested:
             print("campaign: stopped by a signal")
             return

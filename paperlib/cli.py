@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "then SA-DDQN fine-tuned from it; Pong, Freeway, RoadRunner, "
                                                "BankHeist), then those below their minimum. Each chunk resumes "
                                                "runs/<game>-<method> and copies the agent into data/agents only "
-                                               "when it beats the one there.")
+                                               "when it beats the one there (a missing agent: random play).")
     campaign.add_argument("--hours", type=_positive_float, help="wall time to spend")
     campaign.add_argument("--chunk-hours", type=_positive_float, default=1.0,
                           help="train one agent this long before evaluating and choosing again (default: 1)")

@@ -4,7 +4,7 @@ import json
 
 from paperlib import campaign
 from paperlib.agents import read_card, update_card
-from paperlib.ddqn import DDQNConfig
+from paperlib.ddqn import DDQNConfig, DDQNTrainer
 from tests.test_training import SMALL
 
 
@@ -14,9 +14,12 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
     assert campaign.next_target(agents).stem == "pong-ddqn"
     monkeypatch.setattr(campaign, "_config_for", lambda target, _: DDQNConfig(**SMALL, total_steps=200))
 
+    monkeypatch.setattr(campaign, "random_play_score", lambda stem, episodes: -22.0)  # below any Pong score
+
     trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
-    score, old = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents, episodes=1)
-    assert old is None and -21 <= score <= 21
+    score, baseline, promoted = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents,
+                                                   episodes=1)
+    assert baseline == -22.0 and promoted and -21 <= score <= 21
     card = read_card(agents / "pong-ddqn")
     assert card.evaluation.mean == score and card.env_steps == 200
 
@@ -28,10 +31,34 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
     before = (agents / "pong-ddqn.safetensors").read_bytes()
     trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
     assert trainer.state.env_step == 200 and len(trainer.buffer) > 0
-    score, old = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents, episodes=1)
-    assert old == 20.0 and score < 20.0
+    score, baseline, promoted = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents,
+                                                   episodes=1)
+    assert baseline == 20.0 and score < 20.0 and not promoted
     assert (agents / "pong-ddqn.safetensors").read_bytes() == before
     assert json.loads((runs / "pong-ddqn" / "config.json").read_text())["total_steps"] == 200
+
+
+def test_a_first_agent_must_beat_random_play(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    agents, runs = tmp_path / "agents", tmp_path / "runs"
+    monkeypatch.setattr(campaign, "_config_for", lambda target, _: DDQNConfig(**SMALL, total_steps=200))
+    monkeypatch.setattr(campaign, "random_play_score", lambda stem, episodes: 22.0)  # above any Pong score
+
+    trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
+    score, baseline, promoted = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents,
+                                                   episodes=1)
+    assert baseline == 22.0 and not promoted
+    assert not list(agents.glob("pong-ddqn*")) and campaign.next_target(agents).stem == "pong-ddqn"
+
+
+def test_random_play_score_does_not_depend_on_the_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    scores = []
+    for seed in (0, 1):
+        trainer = DDQNTrainer(DDQNConfig(**SMALL | {"seed": seed}, total_steps=40), tmp_path / f"run{seed}")
+        trainer.train()
+        scores.append(campaign.random_play_score(trainer.agent_out, episodes=1))
+    assert scores[0] == scores[1] and -21 <= scores[0] <= 21
 
 
 def test_missing_agents_come_first_vanilla_before_sa_then_those_below_minimum(tmp_path):

@@ -148,8 +148,9 @@ def random_play_score(stem: Path, episodes: int) -> float:
 def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,
               episodes: int = 10) -> tuple[float, float, bool]:
     """Train ``target`` for ``seconds``, evaluate, and promote the result if it beats the agent in ``agents_dir``,
-    or random play where there is none (a first agent that plays no better than chance, such as a BankHeist agent
-    that never leaves its start, says nothing about its game). Returns (score, the score it had to beat, promoted)."""
+    or random play where there is none (a first agent that plays no better than chance, such as the first BankHeist
+    agent, which scored 0 against random play's 14, says nothing about its game). Returns (score, the score it had
+    to beat, promoted)."""
     trainer.train(deadline=time.time() + seconds)
     candidate = trainer.agent_out
     natural = evaluate_agent(candidate, episodes=episodes)

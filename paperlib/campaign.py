@@ -21,7 +21,7 @@ from paperlib.agents import agent_paths, read_card, update_card
 from paperlib.atomic import atomic_path
 from paperlib.attacks import AttackSpec
 from paperlib.ddqn import DDQNConfig, DDQNTrainer
-from paperlib.evaluate import evaluate_agent
+from paperlib.evaluate import evaluate_agent, evaluate_random_play
 from paperlib.paths import AGENTS_DIR, REPO_ROOT
 
 PGD10 = AttackSpec(eps=1 / 255, steps=10)
@@ -139,12 +139,6 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
     return DDQNTrainer(_config_for(target, agents_dir), run_dir)
 
 
-def random_play_score(stem: Path, episodes: int) -> float:
-    """Mean return of uniformly random actions (epsilon 1) under the evaluation protocol: the score a first agent
-    must beat. An attack on the observations cannot change random actions, so this is also the robust baseline."""
-    return evaluate_agent(stem, episodes=episodes, epsilon=1.0).mean
-
-
 def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,
               episodes: int = 10) -> tuple[float, float, bool]:
     """Train ``target`` for ``seconds``, evaluate, and promote the result if it beats the agent in ``agents_dir``,
@@ -160,8 +154,9 @@ def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: 
         attacked = evaluate_agent(candidate, episodes=episodes, attack=PGD10)
         update_card(candidate, robustness={PGD10.label: attacked})
         score = attacked.mean
-    old = current_score(target, agents_dir)
-    baseline = old if old is not None else random_play_score(candidate, episodes)
+    baseline = current_score(target, agents_dir)
+    if baseline is None:  # random play is also the baseline under attack: an attack cannot change random actions
+        baseline = evaluate_random_play(target.game, episodes, frame_stack=trainer.config.frame_stack).mean
     promoted = score > baseline
     if promoted:
         _copy_agent(candidate, agents_dir / target.stem)

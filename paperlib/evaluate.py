@@ -14,6 +14,8 @@ from paperlib.agents import Evaluation, load_agent, read_card
 from paperlib.attacks import AttackSpec, pgd_attack
 from paperlib.cache import cached
 from paperlib.envs import AtariEnvs, EnvConfig
+from paperlib.games import get_game
+from paperlib.networks import build_network
 from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
 
@@ -94,3 +96,21 @@ def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0
         return {"returns": np.array(result.returns)}
 
     return _summarise(cached("evaluation", params, [card.sha256], compute)["returns"], seed, epsilon, attack)
+
+
+def evaluate_random_play(game: str, episodes: int = 10, seed: int = 0, frame_stack: int = 1,
+                         max_frames_per_episode: int = 108_000, progress: bool = True) -> Evaluation:
+    """Uniformly random actions (epsilon 1) under the evaluation protocol, cached per game: the score an agent has to
+    beat to have learned anything. Every action is exploratory, so the network's choice is never used and any
+    network gives the same returns; an attack on the observations cannot change them either."""
+    spec = get_game(game)
+    params = {"game": spec.name, "episodes": episodes, "seed": seed, "frame_stack": frame_stack,
+              "max_frames": max_frames_per_episode}
+
+    def compute() -> dict[str, np.ndarray]:
+        network = build_network("nature", frame_stack, spec.n_actions)
+        result = evaluate_network(network, spec.name, episodes, seed, 1.0, frame_stack, max_frames_per_episode,
+                                  progress)
+        return {"returns": np.array(result.returns)}
+
+    return _summarise(cached("random_play", params, [], compute)["returns"], seed, 1.0, None)

@@ -1,24 +1,27 @@
 """Campaign: work order, promotion of better agents only."""
 import dataclasses
 import json
+from types import SimpleNamespace
 
 from paperlib import campaign
 from paperlib.agents import read_card, update_card
-from paperlib.ddqn import DDQNConfig, DDQNTrainer
+from paperlib.ddqn import DDQNConfig
 from tests.test_training import SMALL
 
 
-def test_work_order_follows_targets(tmp_path, monkeypatch):
+def _first_pong_chunk(tmp_path, monkeypatch, random_play: float):
+    """One 200-step chunk of pong-ddqn with no agent in data/agents yet, random play patched to score ``random_play``."""
     monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
     agents, runs = tmp_path / "agents", tmp_path / "runs"
     assert campaign.next_target(agents).stem == "pong-ddqn"
     monkeypatch.setattr(campaign, "_config_for", lambda target, _: DDQNConfig(**SMALL, total_steps=200))
-
-    monkeypatch.setattr(campaign, "random_play_score", lambda stem, episodes: -22.0)  # below any Pong score
-
+    monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=random_play))
     trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
-    score, baseline, promoted = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents,
-                                                   episodes=1)
+    return agents, runs, campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents, episodes=1)
+
+
+def test_work_order_follows_targets(tmp_path, monkeypatch):
+    agents, runs, (score, baseline, promoted) = _first_pong_chunk(tmp_path, monkeypatch, -22.0)  # below any score
     assert baseline == -22.0 and promoted and -21 <= score <= 21
     card = read_card(agents / "pong-ddqn")
     assert card.evaluation.mean == score and card.env_steps == 200
@@ -39,26 +42,9 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
 
 
 def test_a_first_agent_must_beat_random_play(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
-    agents, runs = tmp_path / "agents", tmp_path / "runs"
-    monkeypatch.setattr(campaign, "_config_for", lambda target, _: DDQNConfig(**SMALL, total_steps=200))
-    monkeypatch.setattr(campaign, "random_play_score", lambda stem, episodes: 22.0)  # above any Pong score
-
-    trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
-    score, baseline, promoted = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents,
-                                                   episodes=1)
+    agents, _, (score, baseline, promoted) = _first_pong_chunk(tmp_path, monkeypatch, 22.0)  # above any score
     assert baseline == 22.0 and not promoted
     assert not list(agents.glob("pong-ddqn*")) and campaign.next_target(agents).stem == "pong-ddqn"
-
-
-def test_random_play_score_does_not_depend_on_the_network(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
-    scores = []
-    for seed in (0, 1):
-        trainer = DDQNTrainer(DDQNConfig(**SMALL | {"seed": seed}, total_steps=40), tmp_path / f"run{seed}")
-        trainer.train()
-        scores.append(campaign.random_play_score(trainer.agent_out, episodes=1))
-    assert scores[0] == scores[1] and -21 <= scores[0] <= 21
 
 
 def test_missing_agents_come_first_vanilla_before_sa_then_those_below_minimum(tmp_path):

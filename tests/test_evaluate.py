@@ -61,3 +61,32 @@ def test_attacked_evaluation_is_recorded_in_the_card(tmp_path, monkeypatch):
     assert result == again and result.attack == "pgd-2 eps=1/255"
     update_card(stem, robustness={attack.label: result})
     assert read_card(stem).robustness["pgd-2 eps=1/255"] == result
+
+
+def _always(action: int, n_actions: int) -> torch.nn.Module:
+    """A Q-network whose greedy action is ``action`` in every state."""
+    network = build_network("nature", 1, n_actions)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.zero_()
+        network.q[-1].bias[action] = 1.0
+    return network
+
+
+def test_random_play_does_not_depend_on_the_network(tmp_path, monkeypatch):
+    """evaluate_random_play is cached per game, not per agent: epsilon-1 play must ignore the network."""
+    from paperlib.evaluate import evaluate_random_play
+
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    short = {"episodes": 1, "max_frames_per_episode": 2000, "progress": False}
+    up, noop = _always(1, 3), _always(0, 3)  # Freeway: NOOP, UP, DOWN
+    greedy = [evaluate_network(net, "Freeway", **short).mean for net in (up, noop)]
+    scores = [evaluate_network(net, "Freeway", epsilon=1.0, **short).mean for net in (up, noop)]
+    assert greedy[0] > greedy[1] == 0  # the two networks play differently: always UP crosses, NOOP never does
+    assert scores[0] == scores[1] and 0 <= scores[0] <= 34
+    from paperlib import evaluate
+
+    calls = []
+    monkeypatch.setattr(evaluate, "evaluate_network", lambda *a, **k: calls.append(a) or evaluate_network(*a, **k))
+    assert evaluate_random_play("freeway", **short).returns == [scores[0]]
+    assert calls[0][4] == 1.0  # epsilon 1: in this short window random and greedy play may both score 0

@@ -5,11 +5,11 @@ attacks all --states in one batch (the Fourier notebook attacks its 50 states pe
 (adversarial-robustness-toolbox, a benchmark-only dependency) runs at its defaults, one state at a time, on
 the first --art-states of them, treating the Q-values as logits (its untargeted attack changes the greedy
 action). Both are warmed up once, then timed --repeats times, interleaved, so that a burst of load on the
-shared machine hits both; the speed-up is the ratio of the median times. Reported for both: seconds per
-state (median and range), the fraction of states whose greedy action changed (any size), the success rate
-at ||d||_inf < 1/255 (action changed and bound held, re-checked here), and the median l-inf (in grey
-levels) and L2 norm of the action-changing perturbations (both methods are deterministic, so these do not
-depend on the repeat).
+shared machine hits both (benchmarks/timing.py); the speed-up is the ratio of the median times. Reported
+for both: seconds per state (median and range), the fraction of states whose greedy action changed (any
+size), the success rate at ||d||_inf < 1/255 (action changed and bound held, re-checked here), and the
+median l-inf (in grey levels) and L2 norm of the action-changing perturbations (both methods are
+deterministic, so these do not depend on the repeat).
 
 Usage: python benchmarks/cw_speed.py [--states 50] [--art-states 3] [--repeats 3] [--threads 1] [--agent STEM]
 """
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
 from benchmarks.feature_map_speed import sample_states
+from benchmarks.timing import describe, time_interleaved
 from paperlib.agents import load_agent
 from paperlib.cw import CWConfig, carlini_wagner
 from paperlib.networks import build_network
@@ -69,29 +69,22 @@ def main() -> None:
         network, game, n_actions = build_network("dueling", 1, 6).eval(), "pong", 6
     states = sample_states(game, args.states)
     subset = states[: args.art_states]
-    attacks = {"paperlib": (states, lambda x: x + carlini_wagner(network, x, CWConfig()).perturbation),
-               "ART CarliniLInf": (subset, lambda x: art_attack(network, x, n_actions))}
-    for _, attack in attacks.values():  # warm-up: first-call allocations and kernel selection are not timed
-        attack(states[:1])
-    seconds, adversarial = {name: [] for name in attacks}, {}
-    for _ in range(args.repeats):
-        for name, (clean, attack) in attacks.items():
-            start = time.perf_counter()
-            adversarial[name] = attack(clean)
-            seconds[name].append((time.perf_counter() - start) / len(clean))
-    art_median = statistics.median(seconds["ART CarliniLInf"])
+    attacks = {"paperlib": lambda: states + carlini_wagner(network, states, CWConfig()).perturbation,
+               "ART CarliniLInf": lambda: art_attack(network, subset, n_actions)}
+    seconds, adversarial = time_interleaved(attacks, args.repeats)
+    art_median = statistics.median(seconds["ART CarliniLInf"]) / len(subset)
     print(f"{game}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, {args.repeats} repeats")
     print(f"{'method':18s} {'states':>6s} {'s/state (range)':>22s} {'speed-up':>8s} {'changed':>8s} "
           f"{'success@1/255':>14s} {'median linf x255':>17s} {'median L2':>10s}")
-    rows = [("paperlib", states, adversarial["paperlib"], seconds["paperlib"]),
-            (f"  same {len(subset)} as ART", subset, adversarial["paperlib"][: len(subset)], seconds["paperlib"]),
-            ("ART CarliniLInf", subset, adversarial["ART CarliniLInf"], seconds["ART CarliniLInf"])]
-    for label, clean, adversarial, times in rows:
-        median = statistics.median(times)
-        changed, success, linf, l2 = summarise(network, clean, adversarial)
-        timing = f"{median:.3f} ({min(times):.3f}-{max(times):.3f})"
-        print(f"{label:18s} {len(clean):6d} {timing:>22s} {art_median / median:7.1f}x {changed:8.2f} {success:14.2f} "
-              f"{linf:17.3f} {l2:10.4f}")
+    rows = [("paperlib", states, adversarial["paperlib"], seconds["paperlib"], len(states)),
+            (f"  same {len(subset)} as ART", subset, adversarial["paperlib"][: len(subset)], seconds["paperlib"],
+             len(states)),
+            ("ART CarliniLInf", subset, adversarial["ART CarliniLInf"], seconds["ART CarliniLInf"], len(subset))]
+    for label, clean, perturbed, times, count in rows:
+        changed, success, linf, l2 = summarise(network, clean, perturbed)
+        speed_up = art_median / (statistics.median(times) / count)
+        print(f"{label:18s} {len(clean):6d} {describe(times, count):>22s} {speed_up:7.1f}x {changed:8.2f} "
+              f"{success:14.2f} {linf:17.3f} {l2:10.4f}")
 
 
 if __name__ == "__main__":

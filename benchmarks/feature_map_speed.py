@@ -1,6 +1,7 @@
 """Seconds per state for exact single-pixel ablation maps (KMAP), side by side, on this machine.
 
-Same network (a random dueling Nature-CNN unless --agent is given), same real Atari states, one run:
+Same network (a random dueling Nature-CNN unless --agent is given), same real Atari states; every method is
+warmed up once, then timed --repeats times, interleaved (benchmarks/timing.py), and the median is reported:
   literal   the paper's Algorithm 1, one forward pass per pixel
   dense     paperlib's batched dense path (any nn.Module)
   ours      paperlib's incremental path (windowed change propagation)
@@ -12,16 +13,17 @@ compared with ours as a cross-check. Captum is a benchmark-only dependency: pip 
 It also counts, per ablation, the ReLU units whose sign the ablation flips in each layer: the work an exact
 linearisation around the clean state would still have to correct (each flip's change propagates onwards).
 
-Usage: python benchmarks/feature_map_speed.py [--states 2] [--threads 1] [--agent data/agents/pong-ddqn | --game RoadRunner]
+Usage: python benchmarks/feature_map_speed.py [--states 2] [--repeats 3] [--threads 1] [--agent data/agents/pong-ddqn | --game RoadRunner]
 """
 from __future__ import annotations
 
 import argparse
-import time
+import statistics
 
 import numpy as np
 import torch
 
+from benchmarks.timing import describe, time_interleaved
 from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_literal, conv_stack
 from paperlib.agents import load_agent
 from paperlib.envs import AtariEnvs, EnvConfig
@@ -84,6 +86,7 @@ def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--states", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each method, interleaved")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--agent", help="agent stem (default: a random dueling Nature-CNN)")
     parser.add_argument("--game", default="Pong", help="game of the states when no --agent is given (default: Pong)")
@@ -107,19 +110,19 @@ def main() -> None:
         methods["literal"] = lambda s: ablated_q_literal(network, s)
         methods["captum-1"] = lambda s: captum_kmap(network, s, 1)
     methods["captum-64"] = lambda s: captum_kmap(network, s, 64)
-    seconds, kmaps = {}, {}
-    for name, method in methods.items():
-        start = time.perf_counter()
-        results = [method(state) for state in states]
-        seconds[name] = (time.perf_counter() - start) / len(states)
-        with torch.no_grad():
-            kmaps[name] = [r if name.startswith("captum") else kmap_from_q(network(s.unsqueeze(0))[0], r)
-                           for s, r in zip(states, results)]
-    print(f"{len(states)} {game} state(s), {torch.get_num_threads()} thread(s), torch {torch.__version__}")
-    print(f"{'method':10s} {'s/state':>9s} {'ratio to ours':>14s} {'max |K - K_ours|':>17s}")
+    seconds, results = time_interleaved({name: lambda m=method: [m(s) for s in states]
+                                         for name, method in methods.items()}, args.repeats)
+    with torch.no_grad():
+        kmaps = {name: [r if name.startswith("captum") else kmap_from_q(network(s.unsqueeze(0))[0], r)
+                        for s, r in zip(states, results[name])] for name in methods}
+    ours = statistics.median(seconds["ours"])
+    print(f"{len(states)} {game} state(s), {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
+          f"{args.repeats} repeats")
+    print(f"{'method':10s} {'s/state (range)':>22s} {'ratio to ours':>14s} {'max |K - K_ours|':>17s}")
     for name in methods:
         diff = max(float((a - b).abs().max()) for a, b in zip(kmaps[name], kmaps["ours"]))
-        print(f"{name:10s} {seconds[name]:9.3f} {seconds[name] / seconds['ours']:14.1f} {diff:17.2e}")
+        ratio = statistics.median(seconds[name]) / ours
+        print(f"{name:10s} {describe(seconds[name], len(states)):>22s} {ratio:14.1f} {diff:17.2e}")
     print(f"{'layer':10s} {'ReLU flips per ablation':>24s} {'pixels with a flip':>19s}  (first state)")
     for layer, (mean, share) in relu_flips(network, states[0]).items():
         print(f"{layer:10s} {mean:24.1f} {share:19.1%}")

@@ -156,16 +156,21 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         clean_q = head([pre.unsqueeze(0) for pre in clean_linear])
         out = clean_q.expand(state.shape[1] * state.shape[2], -1).clone()
         live = state.ne(0).any(dim=0).reshape(-1).nonzero().squeeze(1)  # zeroing a black pixel: Z_ij(s) = s
-        for pixels in _pixel_batches(stack.convs, clean_pre, live, state.shape[2], batch_size):
-            out[pixels] = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1], clean_linear,
-                                               pixels))
+        if len(live) == 0:
+            return out
+        windows = _windows(stack.convs, clean_pre, live, state.shape[2])
+        for batch in _batches_sharing_the_last_window(windows[-1], batch_size):
+            batch_windows = [(rows[batch], cols[batch], len_r, len_c) for rows, cols, len_r, len_c in windows]
+            out[live[batch]] = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1],
+                                                    clean_linear, live[batch], batch_windows))
     return out
 
 
-def _last_windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor,
-                  width: int) -> list[tuple[torch.Tensor, torch.Tensor, int, int]]:
+def _windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor,
+             width: int) -> list[tuple[torch.Tensor, torch.Tensor, int, int]]:
     """Per convolution, the output window each pixel's ablation changes: (start rows, start cols, common height,
-    common width), the starts one per pixel."""
+    common width), the starts one per pixel. Computed once for all pixels: the common sizes (and so the
+    starts, shifted inwards at the borders) depend on which pixels are included."""
     rows, cols = pixels // width, pixels % width
     size_r = size_c = 1
     windows = []
@@ -177,14 +182,13 @@ def _last_windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor,
     return windows
 
 
-def _pixel_batches(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor, width: int, batch_size: int):
-    """``pixels`` (flat indices) in batches of at most ``batch_size`` whose changes reach the same window of the
-    last convolution."""
-    rows, cols, _, _ = _last_windows(convs, clean_pre, pixels, width)[-1]
-    groups, group_of = torch.unique(rows * clean_pre[-1].shape[2] + cols, return_inverse=True)
-    for group in range(len(groups)):
-        members = pixels[group_of == group]
-        yield from torch.split(members, batch_size)
+def _batches_sharing_the_last_window(last_window: tuple[torch.Tensor, torch.Tensor, int, int], batch_size: int):
+    """Positions (into the pixels of ``last_window``) in batches of at most ``batch_size`` whose changes reach the
+    same window of the last convolution."""
+    rows, cols, _, _ = last_window
+    _, group_of = torch.unique(rows * (int(cols.max()) + 1) + cols, return_inverse=True)
+    for group in range(int(group_of.max()) + 1):
+        yield from torch.split((group_of == group).nonzero().squeeze(1), batch_size)
 
 
 def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, len_r: int, len_c: int) -> torch.Tensor:
@@ -201,12 +205,13 @@ def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, 
 
 
 def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: torch.Tensor, clean_pre, features,
-                    clean_linear: list[torch.Tensor], pixels: torch.Tensor) -> list[torch.Tensor]:
-    """Pre-activations of ``linears`` for the ablation of each pixel in ``pixels`` (which share the last window)."""
+                    clean_linear: list[torch.Tensor], pixels: torch.Tensor, windows) -> list[torch.Tensor]:
+    """Pre-activations of ``linears`` for the ablation of each pixel in ``pixels``, given their ``windows`` (one
+    per convolution, as from :func:`_windows`; all pixels share the last one)."""
     width = state.shape[2]
     rows, cols = pixels // width, pixels % width
     delta = -state[:, rows, cols].T.reshape(len(pixels), -1, 1, 1)  # change of the input: the pixel's value -> 0
-    for conv, pre, (out_r, out_c, len_r, len_c) in zip(convs, clean_pre, _last_windows(convs, clean_pre, pixels, width)):
+    for conv, pre, (out_r, out_c, len_r, len_c) in zip(convs, clean_pre, windows):
         delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
         pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)
         delta = torch.relu(pre_window + delta_pre) - torch.relu(pre_window)

@@ -34,6 +34,10 @@ PAPER_TABLES = {
     "H(H)": {"Freeway": (8.8616, 0.5677), "BankHeist": (8.8616, 0.54405), "RoadRunner": (8.8610, 8.8608),
              "Pong": (8.8616, 8.8615)},
 }
+MAPS_REVISION = 2
+"""Part of the cache key of the maps, raised whenever a fix changes computed maps so that maps cached before
+it are computed afresh (2: the incremental path computes its windows once for all pixels; before, batches of
+scattered non-black pixels, as on RoadRunner, could use wrong windows)."""
 MEASURES = {"S(K)": ("kmap", sparsity), "S(H)": ("hmap", sparsity), "H(K)": ("kmap", map_entropy),
             "H(H)": ("hmap", map_entropy)}
 
@@ -41,7 +45,7 @@ MEASURES = {"S(K)": ("kmap", sparsity), "S(H)": ("hmap", sparsity), "H(K)": ("km
 def agent_maps(stem: str | Path, sampling: StateSampling, temperature: float = 1.0, progress: bool = True) -> FeatureMaps:
     """Per-state KMAP and HMAP of an agent on its sampled states (cached)."""
     card = read_card(stem)
-    params = {"sampling": asdict(sampling), "temperature": temperature}
+    params = {"sampling": asdict(sampling), "temperature": temperature, "revision": MAPS_REVISION}
 
     def compute() -> dict[str, np.ndarray]:
         network, _ = load_agent(stem)

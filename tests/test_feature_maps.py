@@ -1,5 +1,6 @@
 """KMAP/HMAP: exactness of the fast paths against the literal loop, hand-computed toy maps, invariances."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,10 @@ from torch import nn
 
 from paperlib.ablation import ConvStack, ablated_q_dense, ablated_q_incremental, ablated_q_literal
 from paperlib.feature_maps import (feature_maps, hmap_from_q, kmap_from_q, map_entropy, sparsity)
+from paperlib.agents import load_agent
+from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.networks import build_network
+from paperlib.preprocess import to_network_input
 
 
 class SmallConvQ(nn.Module):
@@ -102,6 +106,40 @@ def test_incremental_matches_dense_and_literal_on_the_nature_cnn(name):
         ablated[:, pixel // 84, pixel % 84] = 0.0
         with torch.no_grad():
             _close(incremental[pixel], network(ablated.unsqueeze(0))[0])
+
+
+@pytest.mark.parametrize("batch_size", [7, 64, 512])
+def test_incremental_is_exact_with_scattered_black_pixels(batch_size):
+    """Half the pixels black at random, as in RoadRunner frames: the pixels left to propagate are scattered,
+    so a batch need not contain the pixels whose windows set the common window size."""
+    torch.manual_seed(5)
+    network = build_network("dueling", 1, 18)
+    generator = torch.Generator().manual_seed(6)
+    state = torch.rand(1, 84, 84, generator=generator)
+    state[torch.rand(1, 84, 84, generator=generator) < 0.5] = 0.0
+    _close(ablated_q_incremental(network, state, batch_size=batch_size), ablated_q_dense(network, state))
+
+
+def _random_play_state(game: str, frame_stack: int, steps: int = 300) -> torch.Tensor:
+    rng = np.random.default_rng(0)
+    with AtariEnvs(EnvConfig(game, frame_stack=frame_stack)) as envs:
+        envs.reset(seed=0)
+        for _ in range(steps):
+            obs = envs.step(rng.integers(0, envs.n_actions, 1)).obs
+    return to_network_input(obs)[0]
+
+
+@pytest.mark.parametrize("stem", sorted(p.with_suffix("") for p in Path("data/agents").glob("*.safetensors")),
+                         ids=lambda p: p.name)
+def test_incremental_is_exact_on_the_committed_agents(stem):
+    network, card = load_agent(stem)
+    state = _random_play_state(card.game, card.frame_stack)
+    dense = ablated_q_dense(network, state)
+    incremental = ablated_q_incremental(network, state)
+    _close(incremental, dense)
+    top_two = dense.topk(2, dim=1).values
+    clear = (top_two[:, 0] - top_two[:, 1]) > 1e-4 * float(dense.abs().max())
+    assert torch.equal(incremental.argmax(dim=1)[clear], dense.argmax(dim=1)[clear])
 
 
 def test_toy_3x3_maps_by_hand():

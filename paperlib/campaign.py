@@ -3,7 +3,8 @@
 The agents of the compendium and their minimum scores (issue "Trained agents for the paper")
 are listed in :data:`TARGETS`, in work order: a game's vanilla DDQN agent comes before its
 SA-DDQN agent, which is fine-tuned from it. Missing agents are trained first (every analysis of
-their game waits for them), then those below their minimum (:func:`next_target`). Each chunk
+their game waits for them), then those below their minimum (:func:`next_target`); an agent whose chunk
+was not promoted lets every other agent that needs training go before its next chunk. Each chunk
 resumes the agent's run in ``runs/<game>-<method>`` (or starts it), trains until the chunk's
 deadline, evaluates the result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies
 it into ``data/agents/`` only if it scores better on its target metric than the agent already there
@@ -79,21 +80,25 @@ def current_score(target: Target, agents_dir: Path = AGENTS_DIR) -> float | None
     return evaluation.mean if evaluation else None
 
 
-def next_target(agents_dir: Path = AGENTS_DIR) -> Target | None:
+def next_target(agents_dir: Path = AGENTS_DIR, not_promoted: str | None = None) -> Target | None:
     """The agent that most needs training next.
 
     A missing agent comes first, because every analysis of its game waits for it: vanilla agents before SA-DDQN
-    agents (which are fine-tuned from their game's vanilla agent), each in work order. Once every agent exists,
-    the first one in work order that is unevaluated or below its minimum.
+    agents (fine-tuned from their game's vanilla agent, so only once it exists), each in work order. Then,
+    the first one in work order that is unevaluated or below its minimum. ``not_promoted``: the stem whose last
+    chunk was not promoted; it waits behind every other agent that needs training, so that one agent that does
+    not improve (BankHeist DDQN, no better than random play after 3 CPU-hours) cannot hold up all the others.
     """
-    missing = [target for target in TARGETS if not _has_agent(agents_dir / target.stem)]
-    if missing:
-        return min(missing, key=lambda target: target.method != "ddqn")  # stable: work order within each kind
-    for target in TARGETS:
-        score = current_score(target, agents_dir)
-        if score is None or score < target.minimum:
-            return target
-    return None
+    def exists(stem: str) -> bool:
+        return _has_agent(agents_dir / stem)
+
+    missing = [target for target in TARGETS if not exists(target.stem)
+               and (target.method == "ddqn" or exists(f"{target.game.lower()}-ddqn"))]
+    below = [target for target in TARGETS if exists(target.stem)
+             and ((score := current_score(target, agents_dir)) is None or score < target.minimum)]
+    queue = sorted(missing, key=lambda target: target.method != "ddqn") + below  # stable: work order within each
+    queue.sort(key=lambda target: target.stem == not_promoted)
+    return queue[0] if queue else None
 
 
 def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
@@ -173,9 +178,9 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
     if hours <= 0 or chunk_hours <= 0:
         raise ValueError("hours and chunk_hours must be positive")
     deadline = time.time() + hours * 3600
-    trainer = None
+    trainer, not_promoted = None, None
     while time.time() < deadline - 60:
-        target = next_target(agents_dir)
+        target = next_target(agents_dir, not_promoted)
         if target is None:
             print("every agent meets its target")
             return
@@ -188,6 +193,7 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
         score, baseline, promoted = run_chunk(trainer, target, seconds, agents_dir)
         print(f"campaign: {target.stem} scores {score:g} on {target.metric}, to beat {baseline:g}: "
               f"{'promoted' if promoted else 'not promoted'}", flush=True)
+        not_promoted = None if promoted else target.stem
         if trainer.stop_requested:
             print("campaign: stopped by a signal")
             return

@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     campaign = commands.add_parser("campaign", help="train whichever agent most needs it, for a given wall time",
                                    description="Train the compendium's agents in chunks: missing agents first (DDQN, "
                                                "then SA-DDQN fine-tuned from it; Pong, Freeway, RoadRunner, "
-                                               "BankHeist), then those below their minimum. Each chunk resumes "
+                                               "BankHeist), then those below their minimum; an agent whose chunk "
+                                               "was not promoted lets the others go first. Each chunk resumes "
                                                "runs/<game>-<method> and copies the agent into data/agents only "
                                                "when it beats the one there (a missing agent: random play).")
     campaign.add_argument("--hours", type=_positive_float, help="wall time to spend")

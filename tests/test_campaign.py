@@ -4,8 +4,10 @@ import json
 from types import SimpleNamespace
 
 from paperlib import campaign
-from paperlib.agents import read_card, update_card
+from paperlib.agents import Evaluation, read_card, save_agent, update_card
 from paperlib.ddqn import DDQNConfig
+from paperlib.networks import build_network
+from tests.test_agents import _card
 from tests.test_training import SMALL
 
 
@@ -47,16 +49,17 @@ def test_a_first_agent_must_beat_random_play(tmp_path, monkeypatch):
     assert not list(agents.glob("pong-ddqn*")) and campaign.next_target(agents).stem == "pong-ddqn"
 
 
-def test_missing_agents_come_first_vanilla_before_sa_then_those_below_minimum(tmp_path):
-    from paperlib.agents import Evaluation, save_agent
-    from paperlib.networks import build_network
-    from tests.test_agents import _card
+def _save(agents_dir, target, mean):
+    """A stand-in agent for ``target`` scoring ``mean`` on both metrics."""
+    evaluation = Evaluation(mean, 0.0, 1, [mean], 0, 0.0)
+    robustness = {campaign.PGD10.label: dataclasses.replace(evaluation, attack=campaign.PGD10.label)}
+    save_agent(agents_dir / target.stem, build_network("dueling", 1, 6),
+               _card(game=target.game, method=target.method, evaluation=evaluation, robustness=robustness))
 
+
+def test_missing_agents_come_first_vanilla_before_sa_then_those_below_minimum(tmp_path):
     def save(target, mean):
-        evaluation = Evaluation(mean, 0.0, 1, [mean], 0, 0.0)
-        robustness = {campaign.PGD10.label: dataclasses.replace(evaluation, attack=campaign.PGD10.label)}
-        save_agent(tmp_path / target.stem, build_network("dueling", 1, 6),
-                   _card(game=target.game, method=target.method, evaluation=evaluation, robustness=robustness))
+        _save(tmp_path, target, mean)
 
     order = []
     while (target := campaign.next_target(tmp_path)) is not None and target.stem not in order:
@@ -65,12 +68,38 @@ def test_missing_agents_come_first_vanilla_before_sa_then_those_below_minimum(tm
     assert order == ["pong-ddqn", "freeway-ddqn", "roadrunner-ddqn", "bankheist-ddqn",
                      "pong-sa-ddqn", "freeway-sa-ddqn", "roadrunner-sa-ddqn", "bankheist-sa-ddqn"]
     assert target.stem == "pong-ddqn"  # then the first agent in work order below its minimum
+    assert campaign.next_target(tmp_path, not_promoted="pong-ddqn").stem == "pong-sa-ddqn"
     for target in campaign.TARGETS[:3]:
         save(target, target.minimum)
     assert campaign.next_target(tmp_path).stem == "freeway-sa-ddqn"
-    for target in campaign.TARGETS:
+    for target in campaign.TARGETS[:-1]:
         save(target, target.minimum)
+    assert campaign.next_target(tmp_path, not_promoted="bankheist-sa-ddqn").stem == "bankheist-sa-ddqn"  # no other
+    save(campaign.TARGETS[-1], campaign.TARGETS[-1].minimum)
     assert campaign.next_target(tmp_path) is None
+
+
+def test_an_agent_that_was_not_promoted_lets_the_others_go_first(tmp_path, monkeypatch):
+    assert campaign.next_target(tmp_path, not_promoted="pong-ddqn").stem == "freeway-ddqn"
+    chunks = []
+
+    def chunk_without_promotion(trainer, target, seconds, agents_dir):
+        chunks.append(target.stem)
+        trainer.stop_requested = len(chunks) == 3
+        return 0.0, 1.0, False
+
+    monkeypatch.setattr(campaign, "open_run", lambda target, agents, runs: SimpleNamespace(
+        run_dir=runs / target.stem, stop_requested=False))
+    monkeypatch.setattr(campaign, "run_chunk", chunk_without_promotion)
+    campaign.run_campaign(hours=1, agents_dir=tmp_path / "agents", runs_dir=tmp_path / "runs")
+    assert chunks == ["pong-ddqn", "freeway-ddqn", "pong-ddqn"]
+
+
+def test_an_sa_agent_waits_for_its_vanilla_parent(tmp_path):
+    for target in campaign.TARGETS:
+        if target.game != "BankHeist":
+            _save(tmp_path, target, target.minimum)
+    assert campaign.next_target(tmp_path, not_promoted="bankheist-ddqn").stem == "bankheist-ddqn"
 
 
 def test_status_lists_every_target(tmp_path):

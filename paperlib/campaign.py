@@ -102,12 +102,14 @@ def next_target(agents_dir: Path = AGENTS_DIR, not_promoted: str | None = None) 
 
 
 def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
-    """A new run's configuration; a DDQN agent already in ``agents_dir`` (whose run folder is gone) is continued."""
+    """A new run's configuration. An agent already in ``agents_dir`` (whose run folder is gone) is continued with
+    the configuration recorded in its model card, from its agent-step count, so that its schedules (epsilon, the SA
+    radius) carry on where they were; only its replay buffer and optimiser state are rebuilt."""
+    existing = agents_dir / target.stem
+    if _has_agent(existing):
+        recorded = read_card(existing).training_config
+        return DDQNConfig(**{**recorded, "game": target.game, "init_agent": str(existing), "continue_agent": True})
     if target.method == "ddqn":
-        existing = agents_dir / target.stem
-        if _has_agent(existing):
-            return DDQNConfig(game=target.game, total_steps=10_000_000, init_agent=str(existing), eps_start=0.05,
-                              eps_end=0.01, eps_decay_steps=50_000)
         # from scratch: exploratory actions repeated for zeta(2)-distributed durations (ez-greedy): purely random
         # play covers more of a game (Freeway: 8 one-step random episodes scored 0, runs of random actions 0 to
         # 21). Epsilon ends at 0.05 and the buffer holds 250k transitions: with epsilon 0.01 and 100k, the first

@@ -35,10 +35,12 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[s
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
-        kind = {"int": int, "float": _number, "str": str}[field.type if isinstance(field.type, str) else field.type.__name__]
+        type_name = field.type if isinstance(field.type, str) else field.type.__name__
         default = "" if field.default is dataclasses.MISSING else f" (default: {field.default})"
-        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=kind,
-                            default=argparse.SUPPRESS, help=docs.get(field.name, "") + default)
+        kind = {"bool": {"action": argparse.BooleanOptionalAction},
+                "int": {"type": int}, "float": {"type": _number}, "str": {"type": str}}[type_name]
+        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=argparse.SUPPRESS,
+                            help=docs.get(field.name, "") + default, **kind)
 
 
 def config_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:

@@ -115,6 +115,11 @@ class DDQNConfig:
     """Agent steps over which the radius grows linearly to ``sa_eps``."""
     init_agent: str = ""
     """Agent stem whose weights initialise the networks (fine-tuning), or empty to train from scratch."""
+    continue_agent: bool = False
+    """With ``init_agent`` of the same game and method: continue that agent's training (its agent-step count, and so
+    the epsilon and radius schedules, its updates, CPU time and learning curve) instead of starting a fine-tuning run
+    at step 0. For an agent whose run folder is gone: only the replay buffer (refilled first) and the optimiser
+    state are lost."""
 
     def __post_init__(self) -> None:
         get_game(self.game)
@@ -142,6 +147,8 @@ class DDQNConfig:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.lr <= 0 or self.adam_eps <= 0 or self.grad_clip <= 0:
             raise ValueError("lr, adam_eps and grad_clip must be positive")
+        if self.continue_agent and not self.init_agent:
+            raise ValueError("continue_agent needs init_agent (the agent whose training to continue)")
         if self.learning_starts > self.buffer_size:
             raise ValueError(f"learning_starts ({self.learning_starts}) cannot exceed buffer_size ({self.buffer_size})")
 
@@ -266,7 +273,22 @@ class DDQNTrainer:
                              f"{card.frame_stack} frame(s), this run is {mine[0]} {mine[1]} with {mine[2]}")
         self.online.load_state_dict(network.state_dict())
         self.target.load_state_dict(network.state_dict())
-        self.state.fine_tuned_from = f"{stem}@{card.sha256}"
+        if not self.config.continue_agent:
+            self.state.fine_tuned_from = f"{stem}@{card.sha256}"
+            return
+        if card.method != self.config.method:
+            raise ValueError(f"cannot continue {stem}: it was trained with method {card.method!r}, this run uses "
+                             f"{self.config.method!r}; fine-tune from it instead (continue_agent=False)")
+        curve = Path(stem).with_suffix(".curve.csv")
+        rows = list(csv.DictReader(curve.open(newline=""))) if curve.exists() else []
+        self.state = RunState(env_step=card.env_steps, updates=card.updates, episodes=len(rows),
+                              cpu_seconds=card.cpu_hours * 3600,
+                              wall_seconds=float(rows[-1]["wall_seconds"]) if rows else 0.0,
+                              fine_tuned_from=card.fine_tuned_from)
+        if rows:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.curve_path) as tmp:
+                shutil.copyfile(curve, tmp)
 
     def _truncate_curve(self) -> None:
         """Drop learning-curve rows logged after the checkpoint (they will be replayed)."""

@@ -109,17 +109,20 @@ def test_status_lists_every_target(tmp_path):
 
 
 def test_a_new_run_continues_an_existing_agent(tmp_path):
-    from paperlib.agents import save_agent
-    from paperlib.networks import build_network
-    from tests.test_agents import _card
-
     fresh = campaign._config_for(campaign.TARGETS[0], tmp_path)
     assert fresh.init_agent == "" and fresh.eps_start == 1.0 and fresh.explore_zeta_mu == 2.0
     save_agent(tmp_path / "pong-ddqn", build_network("dueling", 1, 6), _card())
     continued = campaign._config_for(campaign.TARGETS[0], tmp_path)
-    assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.eps_start == 0.05
+    assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.continue_agent
     sa = campaign._config_for(campaign.TARGETS[1], tmp_path)
-    assert sa.method == "sa-ddqn" and sa.init_agent == str(tmp_path / "pong-ddqn")
+    assert sa.method == "sa-ddqn" and sa.init_agent == str(tmp_path / "pong-ddqn") and not sa.continue_agent
+    # an SA agent is continued with the settings its card records (its radius ramp carries on)
+    recorded = dataclasses.asdict(dataclasses.replace(sa, sa_eps_ramp_steps=123_456))
+    save_agent(tmp_path / "pong-sa-ddqn", build_network("dueling", 1, 6),
+               _card(method="sa-ddqn", training_config=recorded))
+    sa_continued = campaign._config_for(campaign.TARGETS[1], tmp_path)
+    assert sa_continued.continue_agent and sa_continued.init_agent == str(tmp_path / "pong-sa-ddqn")
+    assert sa_continued.sa_eps_ramp_steps == 123_456 and sa_continued.method == "sa-ddqn"
 
 
 def test_claims_are_provisional_while_an_agent_is_below_its_minimum(tmp_path):

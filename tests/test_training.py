@@ -1,14 +1,17 @@
 """Smoke training, determinism, checkpoints on a signal, and resume."""
 import csv
+import dataclasses
 import itertools
 import json
 import os
+import shutil
 import signal
 import time
 
 import pytest
 from safetensors import safe_open
 
+import paperlib.ddqn as ddqn
 from paperlib.agents import load_agent
 from paperlib.ddqn import DDQNConfig, DDQNTrainer
 from paperlib.envs import AtariEnvs
@@ -169,3 +172,42 @@ def test_cli_resume_reuses_the_saved_configuration(tmp_path, capsys):
     assert "300 steps" in capsys.readouterr().out
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["batch_size"] == 8 and saved["total_steps"] == 300 and saved["seed"] == 3
+
+
+def test_continuing_an_agent_carries_on_its_counts_schedules_and_curve(tmp_path, monkeypatch):
+    _, first = _train(tmp_path / "first", total_steps=300, method="sa-ddqn", sa_bound="pgd", sa_pgd_steps=1,
+                      sa_eps_ramp_start=100, sa_eps_ramp_steps=400)
+    stem = tmp_path / "first" / "agent"
+    (tmp_path / "first" / "learning_curve.csv").write_text(  # a curve with a row, as a real agent has
+        "env_step,episode_return,episode_length,epsilon,loss,wall_seconds\n250,-21.0,250,0.2,0.1,7.5\n")
+    shutil.copyfile(tmp_path / "first" / "learning_curve.csv", stem.with_suffix(".curve.csv"))
+    config = DDQNConfig(**{**SMALL, "total_steps": 500, "method": "sa-ddqn", "sa_bound": "pgd", "sa_pgd_steps": 1,
+                           "sa_eps_ramp_start": 100, "sa_eps_ramp_steps": 400, "init_agent": str(stem),
+                           "continue_agent": True})
+    trainer = DDQNTrainer(config, tmp_path / "second", progress=False)
+    assert (trainer.state.env_step, trainer.state.updates, trainer.state.episodes) == (300, first.updates, 1)
+    assert trainer.state.cpu_seconds == pytest.approx(first.cpu_hours * 3600)
+    assert trainer.state.wall_seconds == 7.5 and trainer.state.fine_tuned_from == first.fine_tuned_from == ""
+    radii = []
+    original = ddqn.sa_regularizer
+    monkeypatch.setattr(ddqn, "sa_regularizer", lambda net, obs, eps, *a, **k: radii.append(eps) or original(
+        net, obs, eps, *a, **k))
+    card = trainer.train()
+    assert card.env_steps == 500 and card.cpu_hours >= first.cpu_hours
+    # the radius ramp carries on from step 300 (half way; updates resume once the buffer is refilled, after about 100
+    # more steps) instead of starting again at 0
+    assert radii and 0.75 * config.sa_eps <= min(radii) < max(radii) <= config.sa_eps
+    assert _curve(tmp_path / "second")[0]["env_step"] == "250"
+    # fine-tuning (the default) starts at step 0 and records the parent
+    fine_tune = DDQNTrainer(dataclasses.replace(config, continue_agent=False), tmp_path / "third", progress=False)
+    assert fine_tune.state.env_step == 0 and fine_tune.state.fine_tuned_from.startswith(str(stem))
+
+
+def test_continuing_needs_an_agent_of_the_same_method(tmp_path):
+    _train(tmp_path / "vanilla", total_steps=200)
+    stem = tmp_path / "vanilla" / "agent"
+    with pytest.raises(ValueError, match="fine-tune from it instead"):
+        DDQNTrainer(DDQNConfig(**SMALL, method="sa-ddqn", init_agent=str(stem), continue_agent=True),
+                    tmp_path / "sa", progress=False)
+    with pytest.raises(ValueError, match="continue_agent needs init_agent"):
+        DDQNConfig(**SMALL, continue_agent=True)

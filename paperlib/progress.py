@@ -23,6 +23,7 @@ class Progress:
         self._t0 = time.time()
         self._counters0: dict[str, int] = {}
         self._last_postfix = 0.0
+        self._last_print = self._t0
         self._deadline = deadline
 
     def record_returns(self, returns: list[float]) -> None:
@@ -51,6 +52,11 @@ class Progress:
         if self._deadline is not None:
             postfix["stops_in"] = f"{max(self._deadline - now, 0) / 60:.0f}min"
         self._bar.set_postfix(postfix, refresh=False)
+        if now - self._last_print >= self._bar.mininterval:
+            # tqdm prints only when its count moves; a bar of episodes must still show its steps while the
+            # episodes run (a PGD-50 evaluation can go minutes without an episode ending)
+            self._bar.refresh()
+            self._last_print = now
 
     def close(self) -> None:
         self._bar.close()

@@ -148,12 +148,17 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
 
 def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,
               episodes: int = 10) -> tuple[float, float, bool]:
-    """Train ``target`` for ``seconds``, evaluate, and promote the result if it beats the agent in ``agents_dir``,
-    or random play where there is none (a first agent that plays no better than chance, such as the first BankHeist
-    agent, which scored 0 against random play's 14, says nothing about its game). Returns (score, the score it had
-    to beat, promoted)."""
+    """Train ``target`` for ``seconds``, then :func:`evaluate_and_promote` the run's agent."""
     trainer.train(deadline=time.time() + seconds)
-    candidate = trainer.agent_out
+    return evaluate_and_promote(trainer.agent_out, target, agents_dir, episodes)
+
+
+def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGENTS_DIR,
+                         episodes: int = 10) -> tuple[float, float, bool]:
+    """Evaluate the agent ``candidate`` (10 natural episodes; SA-DDQN also PGD-10 at 1/255, recorded in its card) and
+    copy it into ``agents_dir`` if it beats the agent there on the target metric or, where there is none, random play
+    (a first agent that plays no better than chance, such as the first BankHeist agent, which scored 0 against random
+    play's 14, says nothing about its game). Returns (score, the score it had to beat, promoted)."""
     natural = evaluate_agent(candidate, episodes=episodes)
     update_card(candidate, evaluation=natural)
     score = natural.mean
@@ -163,11 +168,24 @@ def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: 
         score = attacked.mean
     baseline = current_score(target, agents_dir)
     if baseline is None:  # random play is also the baseline under attack: an attack cannot change random actions
-        baseline = evaluate_random_play(target.game, episodes, frame_stack=trainer.config.frame_stack).mean
+        baseline = evaluate_random_play(target.game, episodes, frame_stack=read_card(candidate).frame_stack).mean
     promoted = score > baseline
     if promoted:
         _copy_agent(candidate, agents_dir / target.stem)
     return score, baseline, promoted
+
+
+def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs",
+                episodes: int = 10) -> tuple[float, float, bool]:
+    """:func:`evaluate_and_promote` the agent of the run ``runs_dir/<stem>``, e.g. after a campaign that was stopped
+    during its evaluation (the weights it trained were exported before the evaluation began)."""
+    target = next((target for target in TARGETS if target.stem == stem), None)
+    if target is None:
+        raise ValueError(f"unknown agent {stem!r}; choose one of {', '.join(t.stem for t in TARGETS)}")
+    candidate = runs_dir / stem / "agent"
+    if not _has_agent(candidate):
+        raise FileNotFoundError(f"no agent at {candidate}: train it first (paperlib campaign --hours H)")
+    return evaluate_and_promote(candidate, target, agents_dir, episodes)
 
 
 def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,

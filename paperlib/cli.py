@@ -95,8 +95,12 @@ def _cmd_agents(args: argparse.Namespace) -> None:
 
 
 def _cmd_campaign(args: argparse.Namespace) -> None:
-    from paperlib.campaign import campaign_status, next_target, run_campaign
+    from paperlib.campaign import campaign_status, next_target, promote_run, run_campaign
 
+    if args.promote:
+        score, baseline, promoted = promote_run(args.promote)
+        print(f"{args.promote}: {score:g} against {baseline:g}: {'promoted' if promoted else 'not promoted'}")
+        return
     if args.status:
         for row in campaign_status():
             score = "-" if row["score"] is None else f"{row['score']:g}"
@@ -168,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--chunk-hours", type=_positive_float, default=1.0,
                           help="train one agent this long before evaluating and choosing again (default: 1)")
     campaign.add_argument("--status", action="store_true", help="print every agent's score and target and exit")
+    campaign.add_argument("--promote", metavar="AGENT",
+                          help="evaluate the agent of runs/AGENT (e.g. roadrunner-sa-ddqn, after a campaign stopped "
+                               "during its evaluation), promote it if it beats data/agents/AGENT or random play, exit")
     campaign.set_defaults(func=_cmd_campaign)
 
     reproduce = commands.add_parser("reproduce", help="execute the book's notebooks with papermill",

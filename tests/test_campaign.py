@@ -3,6 +3,8 @@ import dataclasses
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from paperlib import campaign
 from paperlib.agents import Evaluation, read_card, save_agent, update_card
 from paperlib.ddqn import DDQNConfig
@@ -47,6 +49,18 @@ def test_a_first_agent_must_beat_random_play(tmp_path, monkeypatch):
     agents, _, (score, baseline, promoted) = _first_pong_chunk(tmp_path, monkeypatch, 22.0)  # above any score
     assert baseline == 22.0 and not promoted
     assert not list(agents.glob("pong-ddqn*")) and campaign.next_target(agents).stem == "pong-ddqn"
+
+
+def test_a_run_cut_off_before_its_evaluation_can_be_promoted_later(tmp_path, monkeypatch):
+    agents, runs, (score, _, promoted) = _first_pong_chunk(tmp_path, monkeypatch, 22.0)
+    assert not promoted
+    monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=-22.0))
+    assert campaign.promote_run("pong-ddqn", agents, runs, episodes=1) == (score, -22.0, True)
+    assert read_card(agents / "pong-ddqn").evaluation.mean == score
+    with pytest.raises(ValueError, match="unknown agent 'pong'"):
+        campaign.promote_run("pong", agents, runs)
+    with pytest.raises(FileNotFoundError, match="train it first"):
+        campaign.promote_run("freeway-ddqn", agents, runs)
 
 
 def _save(agents_dir, target, mean):

@@ -159,3 +159,21 @@ def test_claims_are_provisional_while_an_agent_is_below_its_minimum(tmp_path):
         "Pong": "provisional: pong-sa-ddqn scores -3 on pgd-10 eps=1/255, below its minimum 19"}
     update_card(tmp_path / "pong-sa-ddqn", robustness={label: evaluation(20.0, label)})
     assert campaign.provisional_games(tmp_path) == {}
+
+
+def test_an_agent_must_also_beat_random_play_without_an_attack(tmp_path, monkeypatch):
+    bankheist_sa = next(target for target in campaign.TARGETS if target.stem == "bankheist-sa-ddqn")
+    candidate = tmp_path / "run" / "agent"
+    save_agent(candidate, build_network("dueling", 1, 18), _card(game="BankHeist", method="sa-ddqn"))
+    monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=14.0))
+
+    def scores(natural, attacked):
+        monkeypatch.setattr(campaign, "evaluate_agent", lambda stem, episodes, attack=None: Evaluation(
+            attacked if attack else natural, 0.0, 1, [attacked if attack else natural], 0, 0.0))
+
+    scores(natural=13.0, attacked=19.0)  # BankHeist's first SA-DDQN agent: robust, but plays like chance
+    assert campaign.evaluate_and_promote(candidate, bankheist_sa, tmp_path / "agents") == (19.0, 14.0, False)
+    assert not (tmp_path / "agents").exists()
+    scores(natural=15.0, attacked=19.0)
+    assert campaign.evaluate_and_promote(candidate, bankheist_sa, tmp_path / "agents") == (19.0, 14.0, True)
+    assert read_card(tmp_path / "agents" / "bankheist-sa-ddqn").robustness[campaign.PGD10.label].mean == 19.0

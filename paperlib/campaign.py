@@ -5,10 +5,11 @@ are listed in :data:`TARGETS`, in work order: a game's vanilla DDQN agent comes 
 SA-DDQN agent, which is fine-tuned from it. Missing agents are trained first (every analysis of
 their game waits for them), then those below their minimum (:func:`next_target`); an agent whose chunk
 was not promoted lets every other agent that needs training go before its next chunk. Each chunk
-resumes the agent's run in ``runs/<game>-<method>`` (or starts it), trains until the chunk's
-deadline, evaluates the result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies
-it into ``data/agents/`` only if it scores better on its target metric than the agent already there
-or, for a missing agent, than random play.
+resumes the agent's run in ``runs/<game>-<method>`` (or starts it; an agent in ``data/agents/`` whose
+run folder is gone is continued from its model card), trains until the chunk's deadline, evaluates the
+result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into ``data/agents/`` only
+if it scores better on its target metric than the agent already there or, for a missing agent, than
+random play, and beats random play without an attack.
 """
 from __future__ import annotations
 

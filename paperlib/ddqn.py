@@ -280,7 +280,10 @@ class DDQNTrainer:
             raise ValueError(f"cannot continue {stem}: it was trained with method {card.method!r}, this run uses "
                              f"{self.config.method!r}; fine-tune from it instead (continue_agent=False)")
         curve = Path(stem).with_suffix(".curve.csv")
-        rows = list(csv.DictReader(curve.open(newline=""))) if curve.exists() else []
+        rows = []
+        if curve.exists():
+            with curve.open(newline="") as handle:
+                rows = list(csv.DictReader(handle))
         self.state = RunState(env_step=card.env_steps, updates=card.updates, episodes=len(rows),
                               cpu_seconds=card.cpu_hours * 3600,
                               wall_seconds=float(rows[-1]["wall_seconds"]) if rows else 0.0,

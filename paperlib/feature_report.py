@@ -93,9 +93,11 @@ def claim_checks(table: pd.DataFrame, caveats: Mapping[str, str] | None = None) 
     return lines
 
 
-def plot_pair(maps: dict[str, np.ndarray | None], title: str, frames: dict[str, np.ndarray | None] | None = None):
+def plot_pair(maps: dict[str, np.ndarray | None], title: str, frames: dict[str, np.ndarray | None] | None = None,
+              counts: dict[str, int] | None = None):
     """Two heatmaps, left adversarially trained, right vanilla, rows top to bottom; a shared colour scale when both
-    exist and have the same sign. ``frames`` (84x84 uint8) overlays each map on a representative observation."""
+    exist and have the same sign. ``frames`` (84x84 uint8) overlays each map on a representative observation;
+    ``counts``: the number of states each map sums over, shown in its panel's title."""
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     present = [m for m in maps.values() if m is not None]
     shared = len(present) == 2 and all((m >= 0).all() for m in present)
@@ -103,7 +105,8 @@ def plot_pair(maps: dict[str, np.ndarray | None], title: str, frames: dict[str, 
     for ax, method in zip(axes, ("sa-ddqn", "ddqn")):
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(METHOD_LABELS[method], fontsize=9)
+        count = (counts or {}).get(method)
+        ax.set_title(METHOD_LABELS[method] + (f", {count} states" if count is not None else ""), fontsize=9)
         values = maps.get(method)
         if values is None:
             ax.text(0.5, 0.5, "no agent yet", ha="center", va="center", transform=ax.transAxes)

@@ -68,7 +68,7 @@ TARGETS = (
 BankHeist SA-DDQN uses the default kappa 0.005, not the SA-DQN config's 0.02: fine-tuned from this
 compendium's weaker BankHeist DDQN agent with kappa 0.02, training returns (means per 10k agent steps) fell
 from 47 and 44 to 28 and 20 as soon as the regulariser started, and the agent scored 13.0 without an attack
-(random play: 14.0); with kappa 0.005 they stayed at 40-46 (book/training.md, session 10)."""
+(random play: 14.0); with kappa 0.005 they stayed at 40-48 (book/training.md, session 10)."""
 
 
 def _has_agent(stem: Path) -> bool:

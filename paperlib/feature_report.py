@@ -93,11 +93,12 @@ def claim_checks(table: pd.DataFrame, caveats: Mapping[str, str] | None = None) 
     return lines
 
 
-def plot_pair(maps: dict[str, np.ndarray | None], title: str, frames: dict[str, np.ndarray | None] | None = None,
-              counts: dict[str, int] | None = None):
-    """Two heatmaps, left adversarially trained, right vanilla, rows top to bottom; a shared colour scale when both
-    exist and have the same sign. ``frames`` (84x84 uint8) overlays each map on a representative observation;
-    ``counts``: the number of states each map sums over, shown in its panel's title."""
+def plot_pair(per_state: dict[str, np.ndarray | None], title: str, frames: dict[str, np.ndarray | None] | None = None):
+    """Two heatmaps, left adversarially trained, right vanilla, rows top to bottom: each method's per-state maps
+    (states, 84, 84) summed over its states (Algorithm 1's +=), their number in the panel's title; a shared colour
+    scale when both exist and have the same sign. ``frames`` (84x84 uint8) overlays each map on a representative
+    observation."""
+    maps = {method: None if values is None else values.sum(axis=0) for method, values in per_state.items()}
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     present = [m for m in maps.values() if m is not None]
     shared = len(present) == 2 and all((m >= 0).all() for m in present)
@@ -105,9 +106,9 @@ def plot_pair(maps: dict[str, np.ndarray | None], title: str, frames: dict[str, 
     for ax, method in zip(axes, ("sa-ddqn", "ddqn")):
         ax.set_xticks([])
         ax.set_yticks([])
-        count = (counts or {}).get(method)
-        ax.set_title(METHOD_LABELS[method] + (f", {count} states" if count is not None else ""), fontsize=9)
         values = maps.get(method)
+        count = "" if values is None else f", {len(per_state[method])} states"
+        ax.set_title(METHOD_LABELS[method] + count, fontsize=9)
         if values is None:
             ax.text(0.5, 0.5, "no agent yet", ha="center", va="center", transform=ax.transAxes)
             continue

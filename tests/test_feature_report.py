@@ -44,13 +44,12 @@ def test_claims_with_missing_agents_or_undefined_sparsity():
 
 
 def test_plot_pair_handles_a_missing_agent():
-    fig = plot_pair({"ddqn": np.ones((84, 84)), "sa-ddqn": None}, "KMAP Pong",
+    fig = plot_pair({"ddqn": np.ones((1, 84, 84)), "sa-ddqn": None}, "KMAP Pong",
                     frames={"ddqn": np.zeros((84, 84), np.uint8)})
     assert len(fig.axes) == 3  # two panels and one colour bar
 
 
 def test_plot_pair_titles_state_the_number_of_states_of_each_map():
-    fig = plot_pair({"ddqn": np.ones((84, 84)), "sa-ddqn": np.ones((84, 84))}, "KMAP BankHeist",
-                    counts={"ddqn": 46, "sa-ddqn": 33})
+    fig = plot_pair({"ddqn": np.ones((46, 84, 84)), "sa-ddqn": np.ones((33, 84, 84))}, "KMAP BankHeist")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["adversarially trained (SA-DDQN), 33 states", "vanilla (DDQN), 46 states"]

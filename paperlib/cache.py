@@ -26,14 +26,25 @@ def cache_key(name: str, params: dict[str, Any], agent_hashes: list[str]) -> str
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
+def _entry(name: str, params: dict[str, Any], agent_hashes: list[str], cache_dir: str | Path | None) -> tuple[Path, str]:
+    folder = Path(cache_dir or os.environ.get("PAPERLIB_CACHE_DIR") or CACHE_DIR) / name
+    return folder, cache_key(name, params, agent_hashes)
+
+
+def partial_path(name: str, params: dict[str, Any], agent_hashes: list[str],
+                 cache_dir: str | Path | None = None) -> Path:
+    """Where a long computation of this entry keeps its checkpoint until it finishes: ``<name>/partial/<key>.npz``."""
+    folder, key = _entry(name, params, agent_hashes, cache_dir)
+    return folder / "partial" / f"{key}.npz"
+
+
 def cached(name: str, params: dict[str, Any], agent_hashes: list[str], compute: Callable[[], dict[str, np.ndarray]],
            cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
     """Return the cached arrays for this key, computing and storing them on a miss.
 
     The cache lives in ``cache_dir``, else ``$PAPERLIB_CACHE_DIR``, else ``data/cache``.
     """
-    key = cache_key(name, params, agent_hashes)
-    folder = Path(cache_dir or os.environ.get("PAPERLIB_CACHE_DIR") or CACHE_DIR) / name
+    folder, key = _entry(name, params, agent_hashes, cache_dir)
     data_path, meta_path = folder / f"{key}.npz", folder / f"{key}.json"
     if data_path.exists() and meta_path.exists():
         with np.load(data_path, allow_pickle=False) as stored:

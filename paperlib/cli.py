@@ -9,6 +9,9 @@ from pathlib import Path
 
 from paperlib.configdoc import add_config_options, config_from_args
 
+PAUSED_EXIT_CODE = 3
+"""Exit status of ``paperlib evaluate --max-minutes`` when it stopped before the evaluation finished."""
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -66,11 +69,17 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from paperlib.agents import load_agent, update_card
     from paperlib.attacks import AttackSpec
-    from paperlib.evaluate import evaluate_agent
+    from paperlib.evaluate import EvaluationPaused, evaluate_agent
 
     attack = AttackSpec(eps=args.eps, steps=args.steps) if args.attack == "pgd" else None
     _, card = load_agent(args.agent)  # checks hash and shapes before anything runs
-    result = evaluate_agent(args.agent, episodes=args.episodes, seed=args.seed, epsilon=args.epsilon, attack=attack)
+    stop_after = None if args.max_minutes is None else args.max_minutes * 60
+    try:
+        result = evaluate_agent(args.agent, episodes=args.episodes, seed=args.seed, epsilon=args.epsilon,
+                                attack=attack, stop_after_seconds=stop_after)
+    except EvaluationPaused as paused:
+        print(paused)
+        raise SystemExit(PAUSED_EXIT_CODE) from None
     print(f"{card.game} {card.method} ({result.attack}): {result.mean:.2f} +- {result.std:.2f} over "
           f"{result.episodes} episodes (returns {result.returns})")
     if not args.dry_run:
@@ -154,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--eps", type=_fraction_positive, default=1 / 255,
                           help="l-inf radius of the attack in [0, 1] pixel units, e.g. 1/255 (default)")
     evaluate.add_argument("--steps", type=_positive_int, default=10, help="PGD steps, step size eps/steps (default: 10)")
+    evaluate.add_argument("--max-minutes", type=_positive_float, default=None,
+                          help="stop after this many minutes, keeping a checkpoint in data/cache/evaluation/partial/ "
+                               f"(exit status {PAUSED_EXIT_CODE}); the same command run again continues from it")
     evaluate.add_argument("--dry-run", action="store_true", help="print the result without writing the model card")
     evaluate.set_defaults(func=_cmd_evaluate)
 

@@ -2,9 +2,14 @@
 
 The paper's protocol: 10 episodes, each with up to 30 no-op starts and at most 108k frames.
 Every episode is played by its own emulator, so the result does not favour short episodes.
+An evaluation can keep a checkpoint (:mod:`paperlib.play_checkpoint`) and stop after a given time;
+run again, it continues exactly where it stopped (the result is the same as without a stop).
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from time import monotonic
 from typing import Iterator
 
 import numpy as np
@@ -12,26 +17,44 @@ import torch
 
 from paperlib.agents import Evaluation, load_agent, read_card
 from paperlib.attacks import AttackSpec, pgd_attack
-from paperlib.cache import cached
+from paperlib.cache import cached, partial_path
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.games import get_game
 from paperlib.networks import build_network
+from paperlib.play_checkpoint import CheckpointError, PlayCheckpoint, observation_digest
 from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
 
 
+CHECKPOINT_SECONDS = 600.0
+"""How often an evaluation with a checkpoint file saves its progress."""
+
+
+class EvaluationPaused(RuntimeError):
+    """An evaluation stopped at its time limit; its checkpoint lets the same call continue it."""
+
+    def __init__(self, path: Path, steps: int) -> None:
+        super().__init__(f"evaluation paused after {steps} agent steps; its checkpoint is {path}: "
+                         "run the same evaluation again to continue it")
+        self.path, self.steps = path, steps
+
+
 def play(network: torch.nn.Module, game: str, episodes: int, seed: int = 0, epsilon: float = 0.0,
-         frame_stack: int = 1, max_frames_per_episode: int = 108_000,
-         attack: AttackSpec | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, list[float | None]]]:
+         frame_stack: int = 1, max_frames_per_episode: int = 108_000, attack: AttackSpec | None = None,
+         checkpoint: PlayCheckpoint | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, list[float | None]]]:
     """Play one episode per emulator with an epsilon-greedy policy (PGD-attacked observations with ``attack``).
 
     Before every step yields (t, observations uint8 (episodes, C, 84, 84), mask of the emulators whose
     first episode is still running, returns so far: None until an episode ends). Stops when all ended.
+    With ``checkpoint``, first replays the actions it holds (continuing where it stopped), then keeps it
+    up to date before every yield.
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+    if checkpoint is not None and checkpoint.episodes != episodes:
+        raise ValueError(f"the checkpoint is for {checkpoint.episodes} episodes, not {episodes}")
     device = next(network.parameters()).device
     rng = np.random.default_rng(seed)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -40,8 +63,21 @@ def play(network: torch.nn.Module, game: str, episodes: int, seed: int = 0, epsi
     with AtariEnvs(config) as envs, torch.no_grad():
         obs = envs.reset(seed=seed)
         t = 0
+        if checkpoint is not None and checkpoint.steps:
+            for actions in checkpoint.actions:
+                obs = _advance(envs, actions, returns)
+            if observation_digest(obs, returns) != checkpoint.digest:
+                raise CheckpointError(f"replaying the checkpoint's {checkpoint.steps} steps did not reach the state it "
+                                      "recorded (another ale-py or game version?); delete it to start afresh")
+            generator.set_state(torch.from_numpy(checkpoint.attack_rng))
+            rng.bit_generator.state = json.loads(checkpoint.explore_rng)
+            t = checkpoint.steps
         while any(r is None for r in returns):
             active = np.array([r is None for r in returns])
+            if checkpoint is not None:
+                checkpoint.attack_rng = generator.get_state().numpy()
+                checkpoint.explore_rng = json.dumps(rng.bit_generator.state)
+                checkpoint.digest = observation_digest(obs, returns)
             yield t, obs, active, returns
             states = to_network_input(obs[active], device)
             if attack is not None:
@@ -50,26 +86,58 @@ def play(network: torch.nn.Module, game: str, episodes: int, seed: int = 0, epsi
             greedy = np.zeros(episodes, dtype=np.int64)
             greedy[active] = network(states).argmax(dim=1).cpu().numpy()
             explore = rng.random(episodes) < epsilon
-            step = envs.step(np.where(explore, rng.integers(0, envs.n_actions, episodes), greedy))
-            finished = iter(step.finished)
-            for env in np.flatnonzero(step.episode_end):
-                episode_return, _ = next(finished)
-                if returns[env] is None:
-                    returns[env] = episode_return
-            obs = step.obs
+            actions = np.where(explore, rng.integers(0, envs.n_actions, episodes), greedy)
+            if checkpoint is not None:
+                checkpoint.actions.append(actions)
+            obs = _advance(envs, actions, returns)
             t += 1
+
+
+def _advance(envs: AtariEnvs, actions: np.ndarray, returns: list[float | None]) -> np.ndarray:
+    """One agent step; fills in ``returns`` of the emulators whose first episode ends. Returns the observations."""
+    step = envs.step(actions)
+    finished = iter(step.finished)
+    for env in np.flatnonzero(step.episode_end):
+        episode_return, _ = next(finished)
+        if returns[env] is None:
+            returns[env] = episode_return
+    return step.obs
 
 
 def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, seed: int = 0, epsilon: float = 0.0,
                      frame_stack: int = 1, max_frames_per_episode: int = 108_000, progress: bool = True,
-                     attack: AttackSpec | None = None) -> Evaluation:
-    """Play ``episodes`` episodes (see :func:`play`) and summarise their unclipped returns."""
+                     attack: AttackSpec | None = None, checkpoint_path: Path | None = None,
+                     stop_after_seconds: float | None = None) -> Evaluation:
+    """Play ``episodes`` episodes (see :func:`play`) and summarise their unclipped returns.
+
+    With ``checkpoint_path``, continues from the checkpoint there if there is one and saves its progress
+    there every :data:`CHECKPOINT_SECONDS`; with ``stop_after_seconds`` too, saves and raises
+    :class:`EvaluationPaused` once that much time has passed.
+    """
+    if stop_after_seconds is not None and (checkpoint_path is None or stop_after_seconds < 0):
+        raise ValueError("stop_after_seconds needs a checkpoint_path and must be >= 0")
+    checkpoint = None
+    if checkpoint_path is not None:
+        checkpoint_path = Path(checkpoint_path)
+        exists = checkpoint_path.exists()
+        checkpoint = PlayCheckpoint.load(checkpoint_path, episodes) if exists else PlayCheckpoint(episodes)
     label = attack.label if attack else "natural"
     bar = Progress(episodes, 0, f"evaluate {game} ({label})", enabled=progress, unit="episode")
+    start = last_save = monotonic()
     returns: list[float | None] = []
     for t, _, active, returns in play(network, game, episodes, seed, epsilon, frame_stack,  # noqa: B007 (read after)
-                                      max_frames_per_episode, attack):
+                                      max_frames_per_episode, attack, checkpoint):
         bar.update(int((~active).sum()), steps=t)
+        if checkpoint is None:
+            continue
+        now = monotonic()
+        if stop_after_seconds is not None and now - start >= stop_after_seconds:
+            checkpoint.save(checkpoint_path)
+            bar.close()
+            raise EvaluationPaused(checkpoint_path, t)
+        if now - last_save >= CHECKPOINT_SECONDS:
+            checkpoint.save(checkpoint_path)
+            last_save = now
     bar.update(episodes)
     bar.close()
     return _summarise(np.array(returns, dtype=np.float64), seed, epsilon, attack)
@@ -82,20 +150,29 @@ def _summarise(returns: np.ndarray, seed: int, epsilon: float, attack: AttackSpe
 
 
 def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0, max_frames_per_episode: int = 108_000,
-                   progress: bool = True, attack: AttackSpec | None = None) -> Evaluation:
-    """Evaluate an agent file, cached by its sha256 and the parameters (shared by the CLI and the notebooks)."""
+                   progress: bool = True, attack: AttackSpec | None = None,
+                   stop_after_seconds: float | None = None) -> Evaluation:
+    """Evaluate an agent file, cached by its sha256 and the parameters (shared by the CLI and the notebooks).
+
+    Keeps a checkpoint beside the cache entry while it runs (see :func:`evaluate_network`); a call that was
+    stopped (``stop_after_seconds``, or a killed process) continues from it.
+    """
     card = read_card(stem)
     params = {"episodes": episodes, "seed": seed, "max_frames": max_frames_per_episode, "epsilon": epsilon}
     if attack is not None:
         params["attack"] = {"kind": "pgd", "eps": attack.eps, "steps": attack.steps}
 
+    checkpoint = partial_path("evaluation", params, [card.sha256])
+
     def compute() -> dict[str, np.ndarray]:
         network, _ = load_agent(stem)
         result = evaluate_network(network, card.game, episodes, seed, epsilon, card.frame_stack,
-                                  max_frames_per_episode, progress, attack)
+                                  max_frames_per_episode, progress, attack, checkpoint, stop_after_seconds)
         return {"returns": np.array(result.returns)}
 
-    return _summarise(cached("evaluation", params, [card.sha256], compute)["returns"], seed, epsilon, attack)
+    stored = cached("evaluation", params, [card.sha256], compute)
+    checkpoint.unlink(missing_ok=True)
+    return _summarise(stored["returns"], seed, epsilon, attack)
 
 
 def evaluate_random_play(game: str, episodes: int = 10, seed: int = 0, frame_stack: int = 1,

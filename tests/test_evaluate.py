@@ -1,4 +1,5 @@
 """Evaluation protocol: one episode per emulator, deterministic for a seed, validated parameters."""
+import numpy as np
 import pytest
 import torch
 
@@ -90,3 +91,72 @@ def test_random_play_does_not_depend_on_the_network(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate, "evaluate_network", lambda *a, **k: calls.append(a) or evaluate_network(*a, **k))
     assert evaluate_random_play("freeway", **short).returns == [scores[0]]
     assert calls[0][4] == 1.0  # epsilon 1: in this short window random and greedy play may both score 0
+
+
+def _fake_clock(monkeypatch):
+    """Every reading of the evaluation's clock advances it by one second."""
+    from paperlib import evaluate
+
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(evaluate, "monotonic", lambda: float(next(ticks)))
+
+
+def test_a_paused_evaluation_continues_to_the_same_returns(tmp_path, monkeypatch):
+    from paperlib.attacks import AttackSpec
+    from paperlib.evaluate import EvaluationPaused
+
+    net = _random_pong_network()
+    settings = dict(episodes=3, seed=2, epsilon=0.2, max_frames_per_episode=600, progress=False,
+                    attack=AttackSpec(eps=2 / 255, steps=2))
+    uninterrupted = evaluate_network(net, "pong", **settings)
+    _fake_clock(monkeypatch)
+    path = tmp_path / "partial.npz"
+    paused_at = []
+    for _ in range(2):  # stop twice, at different steps, then run to the end
+        with pytest.raises(EvaluationPaused) as paused:
+            evaluate_network(net, "pong", checkpoint_path=path, stop_after_seconds=40, **settings)
+        paused_at.append(paused.value.steps)
+    resumed = evaluate_network(net, "pong", checkpoint_path=path, **settings)
+    assert 0 < paused_at[0] < paused_at[1] < 150
+    assert resumed == uninterrupted
+
+
+def test_a_checkpoint_that_does_not_replay_is_refused(tmp_path, monkeypatch):
+    from paperlib.evaluate import EvaluationPaused
+    from paperlib.play_checkpoint import CheckpointError, PlayCheckpoint
+
+    net = _random_pong_network()
+    settings = dict(episodes=2, seed=0, epsilon=0.5, max_frames_per_episode=400, progress=False)
+    _fake_clock(monkeypatch)
+    path = tmp_path / "partial.npz"
+    with pytest.raises(EvaluationPaused):
+        evaluate_network(net, "pong", checkpoint_path=path, stop_after_seconds=20, **settings)
+    checkpoint = PlayCheckpoint.load(path, episodes=2)
+    checkpoint.actions = [np.full(2, 3) for _ in checkpoint.actions]  # DOWN all along (the agent went UP)
+    checkpoint.save(path)
+    with pytest.raises(CheckpointError, match="did not reach the state"):
+        evaluate_network(net, "pong", checkpoint_path=path, **settings)
+    with pytest.raises(CheckpointError, match=r"not \(steps, 3\)"):
+        evaluate_network(net, "pong", checkpoint_path=path, **{**settings, "episodes": 3})
+    path.write_bytes(b"not an npz file")
+    with pytest.raises(CheckpointError, match="delete .*partial.npz"):
+        evaluate_network(net, "pong", checkpoint_path=path, **settings)
+
+
+def test_evaluate_agent_removes_its_checkpoint_when_done(tmp_path, monkeypatch):
+    from paperlib import evaluate
+    from paperlib.agents import save_agent
+    from paperlib.evaluate import EvaluationPaused
+
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    stem = tmp_path / "agent"
+    save_agent(stem, _random_pong_network(), _card(network="nature"))
+    _fake_clock(monkeypatch)
+    with pytest.raises(EvaluationPaused) as paused:
+        evaluate_agent(stem, episodes=2, max_frames_per_episode=400, progress=False, stop_after_seconds=10)
+    assert paused.value.path.parent == tmp_path / "cache" / "evaluation" / "partial" and paused.value.path.exists()
+    monkeypatch.setattr(evaluate, "CHECKPOINT_SECONDS", 5.0)  # saves along the way as well
+    result = evaluate_agent(stem, episodes=2, max_frames_per_episode=400, progress=False)
+    assert not paused.value.path.exists()
+    assert result.returns == evaluate_network(_random_pong_network(), "pong", episodes=2, max_frames_per_episode=400,
+                                              progress=False).returns

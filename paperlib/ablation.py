@@ -7,14 +7,20 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
 - :func:`ablated_q_dense`: the ablated states in batches through any Q-network ``nn.Module``;
 - :func:`ablated_q_incremental`: for conv-stack networks (Nature-CNN, dueling or not). Zeroing one
   pixel changes only a small window of every convolution's output (2x2, 3x3 and 5x5 for the
-  Nature-CNN), so only the change is propagated: through each convolution as the convolution of
-  the (sparse, windowed) input change, through each ReLU exactly, and into the first fully
-  connected layers as a sparse update of their pre-activations; the rest of the head runs batched.
-  Pixels that are already zero in every frame are not propagated at all: there Z_ij(s) = s (more
-  than half of a RoadRunner frame is black).
+  Nature-CNN), so only the change is propagated, through each ReLU exactly:
+  into the first convolution as a gather of the kernel taps that meet the pixel; through a later
+  strided convolution as one matrix product per offset of its input window (the pixels are sorted
+  so that equal offsets are neighbours); through a stride-1 convolution as the transposed
+  convolution of the change; into the first fully connected layers as a sparse update of their
+  pre-activations, over only the features that some ablation of the batch changes (a unit off
+  before and after contributes nothing; in Pong most of the last convolution's units are off).
+  The rest of the head runs batched. Pixels that are already zero in every frame are not
+  propagated at all: there Z_ij(s) = s (more than half of a RoadRunner frame is black). The
+  weight matrices this needs are kept between calls while the weights are unchanged.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -117,6 +123,8 @@ def _embed(delta: torch.Tensor, row_offset: torch.Tensor, col_offset: torch.Tens
     Parts that fall outside the canvas (rows no window reads, or outside the layer) are dropped.
     """
     count, channels, h, w = delta.shape
+    if (h, w) == (height, width) and not row_offset.any() and not col_offset.any():
+        return delta  # every patch already is its canvas (the usual case away from the borders)
     top, left = min(int(row_offset.min()), 0), min(int(col_offset.min()), 0)
     full_h = max(height, int(row_offset.max()) + h) - top
     full_w = max(width, int(col_offset.max()) + w) - left
@@ -159,10 +167,12 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         if len(live) == 0:
             return out
         windows = _windows(stack.convs, clean_pre, live, state.shape[2])
+        live = live[torch.argsort(_strided_offsets(stack.convs, live, windows, state.shape[2]), stable=True)]
+        windows = _windows(stack.convs, clean_pre, live, state.shape[2])  # the same windows, in the new order
         for batch in _batches_sharing_the_last_window(windows[-1], batch_size):
             batch_windows = [(rows[batch], cols[batch], len_r, len_c) for rows, cols, len_r, len_c in windows]
-            out[live[batch]] = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_act[-1],
-                                                    clean_linear, live[batch], batch_windows))
+            out[live[batch]] = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_linear,
+                                                    live[batch], batch_windows))
     return out
 
 
@@ -182,6 +192,20 @@ def _windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor,
     return windows
 
 
+def _strided_offsets(convs: list[nn.Conv2d], pixels: torch.Tensor, windows, width: int) -> torch.Tensor:
+    """One integer per pixel, equal for pixels whose input windows lie at the same offsets in every strided
+    convolution after the first: sorted by it, such pixels are neighbours and share one matrix product each."""
+    key = torch.zeros_like(pixels)
+    rows, cols = pixels // width, pixels % width
+    for conv, (out_r, out_c, _, _) in zip(convs, windows):
+        s_r, s_c = conv.stride
+        if (s_r, s_c) != (1, 1) and conv is not convs[0]:
+            offset_r, offset_c = rows - out_r * s_r, cols - out_c * s_c  # both >= 0
+            key = (key * (int(offset_r.max()) + 1) + offset_r) * (int(offset_c.max()) + 1) + offset_c
+        rows, cols = out_r, out_c
+    return key
+
+
 def _batches_sharing_the_last_window(last_window: tuple[torch.Tensor, torch.Tensor, int, int], batch_size: int):
     """Positions (into the pixels of ``last_window``) in batches of at most ``batch_size`` whose changes reach the
     same window of the last convolution."""
@@ -189,6 +213,20 @@ def _batches_sharing_the_last_window(last_window: tuple[torch.Tensor, torch.Tens
     _, group_of = torch.unique(rows * (int(cols.max()) + 1) + cols, return_inverse=True)
     for group in range(int(group_of.max()) + 1):
         yield from torch.split((group_of == group).nonzero().squeeze(1), batch_size)
+
+
+def _first_layer_delta(conv: nn.Conv2d, values: torch.Tensor, offset_r: torch.Tensor, offset_c: torch.Tensor,
+                       len_r: int, len_c: int) -> torch.Tensor:
+    """Change of the first convolution's pre-activation on the output windows when each pixel's ``values`` (P, C)
+    change, the pixel lying at ``offset`` from its window's input position: the pixel meets output (u, v) of the
+    window through kernel tap (offset_r - stride * u, offset_c - stride * v), so the change is a gather of
+    weights (no convolution of a single pixel)."""
+    (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
+    tap_r = offset_r[:, None] - s_r * torch.arange(len_r, device=values.device)
+    tap_c = offset_c[:, None] - s_c * torch.arange(len_c, device=values.device)
+    valid = ((tap_r >= 0) & (tap_r < k_r))[:, :, None] & ((tap_c >= 0) & (tap_c < k_c))[:, None, :]
+    picked = conv.weight[:, :, tap_r.clamp(0, k_r - 1)[:, :, None], tap_c.clamp(0, k_c - 1)[:, None, :]]
+    return torch.einsum("oipuv,pi->pouv", picked, values) * valid[:, None]
 
 
 def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, len_r: int, len_c: int) -> torch.Tensor:
@@ -199,28 +237,106 @@ def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, 
         # every output touched: a transposed convolution of the change (no multiplications by zero padding)
         full = nn.functional.conv_transpose2d(delta, conv.weight.transpose(0, 1).flip(2, 3))
         return _embed(full, rows - k_r + 1 - out_r, cols - k_c + 1 - out_c, len_r, len_c)
-    span_r, span_c = (len_r - 1) * s_r + k_r, (len_c - 1) * s_c + k_c
-    delta_in = _embed(delta, rows - out_r * s_r, cols - out_c * s_c, span_r, span_c)
-    return nn.functional.conv2d(delta_in, conv.weight, None, conv.stride)
+    # strided: the window-to-window map depends only on where the input window lies in the output window's
+    # input span; one matrix product per such offset (a convolution would mostly multiply zeros)
+    offset_r, offset_c = rows - out_r * s_r, cols - out_c * s_c
+    # (pixels sorted by :func:`_strided_offsets` come in runs of equal offsets)
+    _, counts = torch.unique_consecutive(offset_r * (int(offset_c.max()) + 1) + offset_c, return_counts=True)
+    flat, out, start, maps = delta.reshape(len(delta), -1), [], 0, _WindowMaps.of(conv)
+    for count in counts.tolist():
+        matrix = maps.get(int(offset_r[start]), int(offset_c[start]), tuple(delta.shape[2:]), (len_r, len_c))
+        out.append(flat[start:start + count] @ matrix)
+        start += count
+    return torch.cat(out).view(len(delta), conv.out_channels, len_r, len_c)
 
 
-def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: torch.Tensor, clean_pre, features,
+class _WeightDerived:
+    """Tensors derived from one layer's weight, built on first use and kept for later calls (states) while the
+    weight is unchanged (same storage, no in-place update since)."""
+
+    _kept: "weakref.WeakKeyDictionary[nn.Module, _WeightDerived]"
+
+    def __init__(self, layer: nn.Module) -> None:
+        self._layer = weakref.ref(layer)
+        self._stamp = self._stamp_of(layer)
+        self._built: dict[tuple, torch.Tensor] = {}
+
+    @staticmethod
+    def _stamp_of(layer: nn.Module) -> tuple:
+        return layer.weight.data_ptr(), layer.weight._version, layer.weight.dtype, layer.weight.device
+
+    @classmethod
+    def of(cls, layer: nn.Module):
+        kept = cls._kept.get(layer)
+        if kept is None or kept._stamp != cls._stamp_of(layer):
+            kept = cls._kept[layer] = cls(layer)
+        return kept
+
+    def get(self, *key) -> torch.Tensor:
+        if key not in self._built:
+            self._built[key] = self._build(self._layer(), *key)
+        return self._built[key]
+
+
+class _WindowMaps(_WeightDerived):
+    """Dense matrices of a strided convolution from an input window to an output window: entry
+    [(c_in, a, b), (c_out, u, v)] = weight[c_out, c_in, d_r + a - stride * u, d_c + b - stride * v] (zero where
+    that tap lies outside the kernel), for the input window at offset (d_r, d_c) from the output window's input
+    position; key (d_r, d_c, input window size, output window size)."""
+
+    _kept = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def _build(conv: nn.Conv2d, d_r: int, d_c: int, in_size, out_size) -> torch.Tensor:
+        weight = conv.weight
+        (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
+        device = weight.device
+
+        def taps(offset: int, n_in: int, n_out: int, stride: int, kernel: int) -> tuple[torch.Tensor, torch.Tensor]:
+            tap = offset + torch.arange(n_in, device=device)[:, None] - stride * torch.arange(n_out, device=device)
+            return tap.clamp(0, kernel - 1), (tap >= 0) & (tap < kernel)
+
+        tap_r, valid_r = taps(d_r, in_size[0], out_size[0], s_r, k_r)
+        tap_c, valid_c = taps(d_c, in_size[1], out_size[1], s_c, k_c)
+        # (c_out, c_in, a, u, b, v)
+        picked = weight[:, :, tap_r[:, :, None, None], tap_c[None, None, :, :]]
+        picked = picked * (valid_r[:, :, None, None] & valid_c[None, None, :, :])
+        matrix = picked.permute(1, 2, 4, 0, 3, 5)  # (c_in, a, b, c_out, u, v)
+        return matrix.reshape(weight.shape[1] * in_size[0] * in_size[1], -1).contiguous()
+
+
+def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: torch.Tensor, clean_pre,
                     clean_linear: list[torch.Tensor], pixels: torch.Tensor, windows) -> list[torch.Tensor]:
-    """Pre-activations of ``linears`` for the ablation of each pixel in ``pixels``, given their ``windows`` (one
-    per convolution, as from :func:`_windows`; all pixels share the last one)."""
+    """Pre-activations of the first linear layers for the ablation of each pixel in ``pixels``, given their
+    ``windows`` (one per convolution, as from :func:`_windows`; all pixels share the last one)."""
     width = state.shape[2]
     rows, cols = pixels // width, pixels % width
-    delta = -state[:, rows, cols].T.reshape(len(pixels), -1, 1, 1)  # change of the input: the pixel's value -> 0
+    delta = -state[:, rows, cols].T  # change of the input: the pixel's value -> 0, (P, C)
     for conv, pre, (out_r, out_c, len_r, len_c) in zip(convs, clean_pre, windows):
-        delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
+        if conv is convs[0]:
+            (s_r, s_c) = conv.stride
+            delta_pre = _first_layer_delta(conv, delta, rows - out_r * s_r, cols - out_c * s_c, len_r, len_c)
+        else:
+            delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
         pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)
         delta = torch.relu(pre_window + delta_pre) - torch.relu(pre_window)
         rows, cols = out_r, out_c
-    channels, f_height, f_width = features.shape
-    r, c, (size_r, size_c) = int(rows[0]), int(cols[0]), delta.shape[2:]
+    start, size, features_shape = (int(rows[0]), int(cols[0])), tuple(delta.shape[2:]), tuple(clean_pre[-1].shape)
     change = delta.reshape(len(pixels), -1)
-    pre_linear = []
-    for layer, clean in zip(linears, clean_linear):
-        weight = layer.weight.view(-1, channels, f_height, f_width)[:, :, r:r + size_r, c:c + size_c]
-        pre_linear.append(torch.addmm(clean, change, weight.reshape(weight.shape[0], -1).T))
-    return pre_linear
+    # a feature that no ablation of the batch changes (a unit off before and after) needs no weights
+    used = change.ne(0).any(dim=0).nonzero().squeeze(1)
+    change = change.index_select(1, used)
+    return [torch.addmm(clean, change, _WindowWeights.of(layer).get(features_shape, size, start).index_select(0, used))
+            for layer, clean in zip(linears, clean_linear)]
+
+
+class _WindowWeights(_WeightDerived):
+    """The transposed weights of a linear layer on the flattened features, restricted to one window of the
+    last convolution's output: (C * h * w, out); key (features shape, window size, window start)."""
+
+    _kept = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def _build(layer: nn.Linear, features_shape, size, start) -> torch.Tensor:
+        window = layer.weight.view(-1, *features_shape)[:, :, start[0]:start[0] + size[0], start[1]:start[1] + size[1]]
+        return window.reshape(window.shape[0], -1).T.contiguous()

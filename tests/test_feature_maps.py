@@ -58,6 +58,8 @@ ARCHITECTURES = {
                        n_actions=3, dueling=False),
     "strided": dict(in_channels=1, in_shape=(21, 17), convs=[(4, 3, 2), (6, 2, 2), (5, 2, 1)], hidden=10, n_actions=5,
                     dueling=True),
+    "stride-one-first": dict(in_channels=3, in_shape=(16, 13), convs=[(4, 3, 1), (6, (4, 3), (2, 3)), (5, 2, 1)],
+                             hidden=9, n_actions=4, dueling=False),
 }
 
 
@@ -89,6 +91,21 @@ def test_fast_paths_match_the_literal_loop_on_small_networks(name):
     fast_actions = ablated_q_incremental(network, state).argmax(dim=1)
     assert torch.equal(fast_actions[clear], literal.argmax(dim=1)[clear])
     _close(kmap_from_q(q_clean, ablated_q_incremental(network, state)), kmap_from_q(q_clean, literal))
+
+
+def test_incremental_follows_weights_changed_in_place():
+    """The incremental path keeps matrices built from the weights between calls; they must not go stale."""
+    spec = ARCHITECTURES["strided"]
+    torch.manual_seed(5)
+    network = SmallConvQ(**spec)
+    state = _state(spec["in_channels"], spec["in_shape"], seed=6)
+    _close(ablated_q_incremental(network, state), ablated_q_dense(network, state))
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.mul_(-1.5)
+    _close(ablated_q_incremental(network, state), ablated_q_dense(network, state))
+    network.load_state_dict({name: torch.randn_like(value) for name, value in network.state_dict().items()})
+    _close(ablated_q_incremental(network, state), ablated_q_dense(network, state))
 
 
 @pytest.mark.parametrize("name", ["dueling", "nature"])

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from paperlib.agents import Evaluation, load_agent, read_card
+from paperlib.atomic import write_json
 from paperlib.attacks import AttackSpec, pgd_attack
 from paperlib.cache import cached, partial_path
 from paperlib.envs import AtariEnvs, EnvConfig
@@ -164,14 +165,18 @@ def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0
 
     checkpoint = partial_path("evaluation", params, [card.sha256])
 
+    about = checkpoint.with_suffix(".json")  # what the checkpoint belongs to, for a person looking at the folder
+
     def compute() -> dict[str, np.ndarray]:
         network, _ = load_agent(stem)
+        write_json(about, {"agent": str(stem), "agent_sha256": card.sha256, "params": params})
         result = evaluate_network(network, card.game, episodes, seed, epsilon, card.frame_stack,
                                   max_frames_per_episode, progress, attack, checkpoint, stop_after_seconds)
         return {"returns": np.array(result.returns)}
 
     stored = cached("evaluation", params, [card.sha256], compute)
     checkpoint.unlink(missing_ok=True)
+    about.unlink(missing_ok=True)
     return _summarise(stored["returns"], seed, epsilon, attack)
 
 

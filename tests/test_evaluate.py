@@ -1,4 +1,6 @@
 """Evaluation protocol: one episode per emulator, deterministic for a seed, validated parameters."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -155,8 +157,9 @@ def test_evaluate_agent_removes_its_checkpoint_when_done(tmp_path, monkeypatch):
     with pytest.raises(EvaluationPaused) as paused:
         evaluate_agent(stem, episodes=2, max_frames_per_episode=400, progress=False, stop_after_seconds=10)
     assert paused.value.path.parent == tmp_path / "cache" / "evaluation" / "partial" and paused.value.path.exists()
+    assert json.loads(paused.value.path.with_suffix(".json").read_text())["agent"] == str(stem)
     monkeypatch.setattr(evaluate, "CHECKPOINT_SECONDS", 5.0)  # saves along the way as well
     result = evaluate_agent(stem, episodes=2, max_frames_per_episode=400, progress=False)
-    assert not paused.value.path.exists()
+    assert not paused.value.path.exists() and not paused.value.path.with_suffix(".json").exists()
     assert result.returns == evaluate_network(_random_pong_network(), "pong", episodes=2, max_frames_per_episode=400,
                                               progress=False).returns

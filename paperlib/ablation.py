@@ -318,8 +318,9 @@ def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: tor
             delta_pre = _first_layer_delta(conv, delta, rows - out_r * s_r, cols - out_c * s_c, len_r, len_c)
         else:
             delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
-        pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)
-        delta = torch.relu(pre_window + delta_pre) - torch.relu(pre_window)
+        pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)  # a copy: updated in place below
+        clean_window = torch.relu(pre_window)
+        delta = pre_window.add_(delta_pre).relu_().sub_(clean_window)  # relu(pre + change) - relu(pre)
         rows, cols = out_r, out_c
     start, size, features_shape = (int(rows[0]), int(cols[0])), tuple(delta.shape[2:]), tuple(clean_pre[-1].shape)
     change = delta.reshape(len(pixels), -1)

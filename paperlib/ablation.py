@@ -109,12 +109,23 @@ def _output_window(start: torch.Tensor, size: int, kernel: int, stride: int, out
     return torch.clamp(lo, max=out_len - length), length
 
 
-def _gather_windows(tensor: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Windows tensor[:, r:r+height, c:c+width] for every (r, c) pair: (P, C, height, width)."""
-    channels, _, full_width = tensor.shape
-    windows = nn.functional.unfold(tensor.unsqueeze(0), (height, width))[0]  # (C*h*w, every window start)
-    picked = windows.index_select(1, rows * (full_width - width + 1) + cols)
-    return picked.T.reshape(len(rows), channels, height, width)
+class _AllWindows:
+    """Every window of one size of a (C, H, W) tensor, stacked once per state: (window starts, C, height, width)."""
+
+    def __init__(self, tensor: torch.Tensor, height: int, width: int) -> None:
+        channels, _, full_width = tensor.shape
+        self.shape = tuple(tensor.shape)
+        """Shape (C, H, W) of the tensor."""
+        self._starts_per_row = full_width - width + 1
+        unfolded = nn.functional.unfold(tensor.unsqueeze(0), (height, width))[0]  # (C*h*w, every window start)
+        self._all = unfolded.T.reshape(-1, channels, height, width)
+
+    def at(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """The windows starting at (rows, cols): (P, C, height, width), or (1, ...) when they are all the same."""
+        index = rows * self._starts_per_row + cols
+        if bool((index == index[0]).all()):
+            return self._all[int(index[0])].unsqueeze(0)
+        return self._all.index_select(0, index)
 
 
 def _embed(delta: torch.Tensor, row_offset: torch.Tensor, col_offset: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -169,9 +180,10 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         windows = _windows(stack.convs, clean_pre, live, state.shape[2])
         live = live[torch.argsort(_strided_offsets(stack.convs, live, windows, state.shape[2]), stable=True)]
         windows = _windows(stack.convs, clean_pre, live, state.shape[2])  # the same windows, in the new order
+        clean_windows = [_AllWindows(pre, len_r, len_c) for pre, (_, _, len_r, len_c) in zip(clean_pre, windows)]
         for batch in _batches_sharing_the_last_window(windows[-1], batch_size):
             batch_windows = [(rows[batch], cols[batch], len_r, len_c) for rows, cols, len_r, len_c in windows]
-            out[live[batch]] = head(_ablated_linear(stack.convs, linears, state, clean_pre, clean_linear,
+            out[live[batch]] = head(_ablated_linear(stack.convs, linears, state, clean_windows, clean_linear,
                                                     live[batch], batch_windows))
     return out
 
@@ -305,24 +317,26 @@ class _WindowMaps(_WeightDerived):
         return matrix.reshape(weight.shape[1] * in_size[0] * in_size[1], -1).contiguous()
 
 
-def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: torch.Tensor, clean_pre,
-                    clean_linear: list[torch.Tensor], pixels: torch.Tensor, windows) -> list[torch.Tensor]:
+def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: torch.Tensor,
+                    clean_windows: list[_AllWindows], clean_linear: list[torch.Tensor], pixels: torch.Tensor,
+                    windows) -> list[torch.Tensor]:
     """Pre-activations of the first linear layers for the ablation of each pixel in ``pixels``, given their
     ``windows`` (one per convolution, as from :func:`_windows`; all pixels share the last one)."""
     width = state.shape[2]
     rows, cols = pixels // width, pixels % width
     delta = -state[:, rows, cols].T  # change of the input: the pixel's value -> 0, (P, C)
-    for conv, pre, (out_r, out_c, len_r, len_c) in zip(convs, clean_pre, windows):
+    for conv, pre, (out_r, out_c, len_r, len_c) in zip(convs, clean_windows, windows):
         if conv is convs[0]:
             (s_r, s_c) = conv.stride
             delta_pre = _first_layer_delta(conv, delta, rows - out_r * s_r, cols - out_c * s_c, len_r, len_c)
         else:
             delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
-        pre_window = _gather_windows(pre, out_r, out_c, len_r, len_c)  # a copy: updated in place below
-        clean_window = torch.relu(pre_window)
-        delta = pre_window.add_(delta_pre).relu_().sub_(clean_window)  # relu(pre + change) - relu(pre)
+        pre_window = pre.at(out_r, out_c)
+        # relu(pre + change) - relu(pre), in place on the change (always a fresh tensor)
+        delta = delta_pre.add_(pre_window).relu_().sub_(pre_window.relu())
         rows, cols = out_r, out_c
-    start, size, features_shape = (int(rows[0]), int(cols[0])), tuple(delta.shape[2:]), tuple(clean_pre[-1].shape)
+    start, size = (int(rows[0]), int(cols[0])), tuple(delta.shape[2:])
+    features_shape = clean_windows[-1].shape
     change = delta.reshape(len(pixels), -1)
     # a feature that no ablation of the batch changes (a unit off before and after) needs no weights
     used = change.ne(0).any(dim=0).nonzero().squeeze(1)

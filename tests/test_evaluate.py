@@ -163,3 +163,22 @@ def test_evaluate_agent_removes_its_checkpoint_when_done(tmp_path, monkeypatch):
     assert not paused.value.path.exists() and not paused.value.path.with_suffix(".json").exists()
     assert result.returns == evaluate_network(_random_pong_network(), "pong", episodes=2, max_frames_per_episode=400,
                                               progress=False).returns
+
+
+def test_cli_evaluation_keeps_a_result_written_while_it_ran(tmp_path, monkeypatch):
+    """Two evaluations of one agent side by side (PGD-10 and PGD-50): the later one must not drop the other's."""
+    from paperlib import evaluate
+    from paperlib.agents import Evaluation, save_agent, update_card
+    from paperlib.cli import main
+
+    stem = tmp_path / "agent"
+    save_agent(stem, _random_pong_network(), _card(network="nature"))
+    other = Evaluation(1.0, 0.0, 1, [1.0], 0, 0.0, "pgd-50 eps=1/255")
+
+    def meanwhile(*args, **kwargs):
+        update_card(stem, robustness={other.attack: other})
+        return Evaluation(2.0, 0.0, 1, [2.0], 0, 0.0, "pgd-10 eps=1/255")
+
+    monkeypatch.setattr(evaluate, "evaluate_agent", meanwhile)
+    main(["evaluate", "--agent", str(stem), "--attack", "pgd", "--steps", "10"])
+    assert sorted(read_card(stem).robustness) == ["pgd-10 eps=1/255", "pgd-50 eps=1/255"]

@@ -178,8 +178,9 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         if len(live) == 0:
             return out
         windows = _windows(stack.convs, clean_pre, live, state.shape[2])
-        live = live[torch.argsort(_strided_offsets(stack.convs, live, windows, state.shape[2]), stable=True)]
-        windows = _windows(stack.convs, clean_pre, live, state.shape[2])  # the same windows, in the new order
+        order = torch.argsort(_strided_offsets(stack.convs, live, windows, state.shape[2]), stable=True)
+        live = live[order]
+        windows = [(rows[order], cols[order], len_r, len_c) for rows, cols, len_r, len_c in windows]
         clean_windows = [_AllWindows(pre, len_r, len_c) for pre, (_, _, len_r, len_c) in zip(clean_pre, windows)]
         for batch in _batches_sharing_the_last_window(windows[-1], batch_size):
             batch_windows = [(rows[batch], cols[batch], len_r, len_c) for rows, cols, len_r, len_c in windows]

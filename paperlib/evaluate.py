@@ -47,8 +47,8 @@ def play(network: torch.nn.Module, game: str, episodes: int, seed: int = 0, epsi
 
     Before every step yields (t, observations uint8 (episodes, C, 84, 84), mask of the emulators whose
     first episode is still running, returns so far: None until an episode ends). Stops when all ended.
-    With ``checkpoint``, first replays the actions it holds (continuing where it stopped), then keeps it
-    up to date before every yield.
+    With ``checkpoint``, first replays the actions it holds (continuing where it stopped), then records
+    every action in it; saved at a yield, it holds everything needed to continue from there.
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
@@ -75,10 +75,9 @@ def play(network: torch.nn.Module, game: str, episodes: int, seed: int = 0, epsi
             t = checkpoint.steps
         while any(r is None for r in returns):
             active = np.array([r is None for r in returns])
-            if checkpoint is not None:
-                checkpoint.attack_rng = generator.get_state().numpy()
-                checkpoint.explore_rng = json.dumps(rng.bit_generator.state)
-                checkpoint.digest = observation_digest(obs, returns)
+            if checkpoint is not None:  # what a save at this step records, read only when it saves
+                checkpoint.capture = lambda now=obs: (generator.get_state().numpy(),
+                                                      json.dumps(rng.bit_generator.state), observation_digest(now, returns))
             yield t, obs, active, returns
             states = to_network_input(obs[active], device)
             if attack is not None:

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -44,6 +45,9 @@ class PlayCheckpoint:
     digest: str | None = None
     """:func:`observation_digest` of the observations and returns reached (None before the first step)."""
 
+    capture: Callable[[], tuple[np.ndarray, str, str]] | None = field(default=None, repr=False, compare=False)
+    """Set by the running evaluation: the current (attack_rng, explore_rng, digest), read by :meth:`save`."""
+
     @property
     def steps(self) -> int:
         """Agent steps taken so far."""
@@ -51,6 +55,8 @@ class PlayCheckpoint:
 
     def save(self, path: str | Path) -> None:
         """Write the checkpoint atomically as ``.npz`` (no pickled objects)."""
+        if self.capture is not None:
+            self.attack_rng, self.explore_rng, self.digest = self.capture()
         if self.digest is None:
             raise ValueError("nothing to save: the evaluation has not started")
         actions = np.stack(self.actions) if self.actions else np.zeros((0, self.episodes), dtype=np.uint8)

@@ -8,10 +8,13 @@ card describes, and names the offending file otherwise.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 from safetensors import SafetensorError
@@ -138,11 +141,36 @@ def read_card(stem: str | Path) -> ModelCard:
         raise AgentFileError(f"model card {card_path} is corrupted or malformed: {err}") from err
 
 
+@contextmanager
+def _cards_locked(card_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock (flock) on the folder of ``card_path`` while a card is read, changed and written,
+    so that two processes updating cards there (say a PGD-10 and a PGD-50 evaluation ending together) take
+    turns instead of one writing back a card without the other's result."""
+    folder = os.open(card_path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # releases the lock
+
+
+def _rewrite_card(stem: str | Path, change: Callable[[ModelCard], ModelCard]) -> ModelCard:
+    """Read a card, apply ``change`` and write the result atomically, all under the folder's lock."""
+    card_path = agent_paths(stem)[1]
+    with _cards_locked(card_path):
+        card = change(read_card(stem))
+        write_json(card_path, card.to_dict())
+    return card
+
+
 def update_card(stem: str | Path, **changes: Any) -> ModelCard:
     """Rewrite selected fields of an existing card atomically (weights untouched)."""
-    card = dataclasses.replace(read_card(stem), **changes)
-    write_json(agent_paths(stem)[1], card.to_dict())
-    return card
+    return _rewrite_card(stem, lambda card: dataclasses.replace(card, **changes))
+
+
+def add_robustness(stem: str | Path, label: str, evaluation: Evaluation) -> ModelCard:
+    """Add (or replace) one attacked evaluation in a card, keeping the others as they are at the time of writing."""
+    return _rewrite_card(stem, lambda card: dataclasses.replace(card, robustness={**card.robustness, label: evaluation}))
 
 
 def load_agent(stem: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, ModelCard]:

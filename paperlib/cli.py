@@ -67,7 +67,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from paperlib.agents import load_agent, read_card, update_card
+    from paperlib.agents import add_robustness, load_agent, update_card
     from paperlib.attacks import AttackSpec
     from paperlib.evaluate import EvaluationPaused, evaluate_agent
 
@@ -85,8 +85,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if not args.dry_run:
         if attack is None:
             update_card(args.agent, evaluation=result)
-        else:  # the card as it is now: another evaluation may have added its result while this one ran
-            update_card(args.agent, robustness={**read_card(args.agent).robustness, attack.label: result})
+        else:  # merged into the card as it is now: another evaluation may have added its result meanwhile
+            add_robustness(args.agent, attack.label, result)
         print(f"evaluation written into {Path(args.agent).with_suffix('.json')}")
 
 

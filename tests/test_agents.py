@@ -93,3 +93,28 @@ def test_find_agents_lists_present_pairs(tmp_path, capsys):
     found = find_agents(["pong", "Freeway"], tmp_path)
     assert found == {("Pong", "ddqn"): tmp_path / "pong-ddqn"}
     assert "missing" in capsys.readouterr().out
+
+
+def _add_many(stem, worker: int, count: int) -> None:
+    from paperlib.agents import Evaluation, add_robustness
+
+    for i in range(count):
+        label = f"worker{worker}-{i}"
+        add_robustness(stem, label, Evaluation(float(i), 0.0, 1, [float(i)], 0, 0.0, label))
+
+
+def test_concurrent_robustness_updates_keep_every_result(saved):
+    """Two processes adding results to one card at once (evaluations ending together) lose none of them."""
+    import multiprocessing
+
+    from paperlib.agents import read_card
+
+    stem = saved[0]
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_add_many, args=(stem, worker, 40)) for worker in range(2)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert len(read_card(stem).robustness) == 80

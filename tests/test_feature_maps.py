@@ -239,3 +239,38 @@ def test_shift_invariant_path_gives_the_same_maps(name):
     dense = feature_maps(network, state.unsqueeze(0), temperature=0.5, method="dense", progress=False)
     np.testing.assert_allclose(fast.hmap, dense.hmap, rtol=1e-4)
     np.testing.assert_allclose(fast.kmap, dense.kmap, atol=1e-5)
+
+
+def test_relu_change_equals_its_definition():
+    """The two-pass ReLU change max(d + min(pre, 0), -max(pre, 0)) is relu(pre + d) - relu(pre), and exactly zero
+    where d is zero (the sparse fully connected update relies on it)."""
+    from paperlib.ablation import _relu_change
+
+    generator = torch.Generator().manual_seed(0)
+    pre = torch.randn(4, 3, 5, 5, generator=generator, dtype=torch.float64)
+    delta = torch.randn(4, 3, 5, 5, generator=generator, dtype=torch.float64)
+    pre[0, 0, 0, :2] = 0.0
+    delta[1] = 0.0
+    delta[2, :, 0, 0] = -pre[2, :, 0, 0]  # lands exactly on zero
+    expected = torch.relu(pre + delta) - torch.relu(pre)
+    got = _relu_change(delta.clone(), (pre.clamp(max=0), -pre.relu()))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-15)
+    assert (got[1] == 0).all()
+
+
+def test_embed_places_patches_like_a_loop():
+    """Patches at negative, zero and positive offsets land in the window as a cell-by-cell loop places them."""
+    from paperlib.ablation import _embed
+
+    patches = torch.arange(3 * 2 * 3 * 3, dtype=torch.float32).reshape(3, 2, 3, 3) + 1
+    row_offset, col_offset = torch.tensor([-1, 0, 2]), torch.tensor([1, 0, -2])
+    expected = torch.zeros(3, 2, 4, 4)
+    for p in range(3):
+        for i in range(3):
+            for j in range(3):
+                r, c = i + int(row_offset[p]), j + int(col_offset[p])
+                if 0 <= r < 4 and 0 <= c < 4:
+                    expected[p, :, r, c] = patches[p, :, i, j]
+    got = _embed(patches, row_offset, col_offset, 4, 4)
+    assert got.is_contiguous()
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)

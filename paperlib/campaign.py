@@ -9,7 +9,11 @@ resumes the agent's run in ``runs/<game>-<method>`` (or starts it; an agent in `
 run folder is gone is continued from its model card), trains until the chunk's deadline, evaluates the
 result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into ``data/agents/`` only
 if it scores better on its target metric than the agent already there or, for a missing agent, than
-random play, and beats random play without an attack.
+random play, and beats random play without an attack. Before any training, the campaign completes the model
+cards of the agents already in ``data/agents/``: each card records the natural return and the returns under
+PGD-10 and PGD-50 at 1/255 (:data:`CARD_ATTACKS`), and a promotion brings a card with only the first one or two.
+Such evaluations can take hours (attacked RoadRunner episodes run to the frame cap); one that reaches the
+campaign's deadline is paused with its checkpoint, and the next campaign continues it.
 """
 from __future__ import annotations
 
@@ -19,15 +23,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from paperlib.agents import agent_paths, read_card, update_card
+from paperlib.agents import add_robustness, agent_paths, read_card, update_card
 from paperlib.atomic import atomic_path
 from paperlib.attacks import AttackSpec
 from paperlib.ddqn import DDQNConfig, DDQNTrainer
-from paperlib.evaluate import evaluate_agent, evaluate_random_play
+from paperlib.evaluate import EvaluationPaused, evaluate_agent, evaluate_random_play
 from paperlib.paths import AGENTS_DIR, REPO_ROOT
 
 PGD10 = AttackSpec(eps=1 / 255, steps=10)
 """The attack of the SA-DQN robustness protocol."""
+CARD_ATTACKS = (PGD10, AttackSpec(eps=1 / 255, steps=50))
+"""The attacked evaluations every model card records (issue "Trained agents for the paper")."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,30 @@ def next_target(agents_dir: Path = AGENTS_DIR, not_promoted: str | None = None) 
     queue = sorted(missing, key=lambda target: target.method != "ddqn") + below  # stable: work order within each
     queue.sort(key=lambda target: target.stem == not_promoted)
     return queue[0] if queue else None
+
+
+def missing_evaluations(agents_dir: Path = AGENTS_DIR) -> list[tuple[Target, AttackSpec]]:
+    """The evaluations that model cards in ``agents_dir`` still lack (:data:`CARD_ATTACKS`), in work order."""
+    return [(target, attack) for target in TARGETS if _has_agent(agents_dir / target.stem)
+            for attack in CARD_ATTACKS if attack.label not in read_card(agents_dir / target.stem).robustness]
+
+
+def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int = 10) -> bool:
+    """Run the evaluations of :func:`missing_evaluations` one after another, each written into its card as it ends,
+    until none is left (returns True) or ``deadline`` (a ``time.time()``) pauses one (returns False; its checkpoint
+    is kept, so the next call continues it)."""
+    for target, attack in missing_evaluations(agents_dir):
+        stem = agents_dir / target.stem
+        print(f"campaign: completing the model card of {target.stem}: {attack.label}", flush=True)
+        try:
+            result = evaluate_agent(stem, episodes=episodes, attack=attack,
+                                    stop_after_seconds=max(deadline - time.time(), 1.0))
+        except EvaluationPaused as paused:
+            print(f"campaign: {paused}", flush=True)
+            return False
+        add_robustness(stem, attack.label, result)
+        print(f"campaign: {target.stem} scores {result.mean:g} under {attack.label}", flush=True)
+    return True
 
 
 def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
@@ -197,7 +227,8 @@ def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_
 
 def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,
                  runs_dir: Path = REPO_ROOT / "runs") -> None:
-    """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``.
+    """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``, completing the
+    model cards (:func:`complete_cards`) before each chunk.
 
     Consecutive chunks of the same agent share one trainer (and its replay buffer); SIGINT or SIGTERM
     ends the current chunk, which is still evaluated, and then the campaign.
@@ -207,6 +238,8 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
     deadline = time.time() + hours * 3600
     trainer, not_promoted = None, None
     while time.time() < deadline - 60:
+        if not complete_cards(deadline, agents_dir):
+            return
         target = next_target(agents_dir, not_promoted)
         if target is None:
             print("every agent meets its target")

@@ -104,7 +104,7 @@ def _cmd_agents(args: argparse.Namespace) -> None:
 
 
 def _cmd_campaign(args: argparse.Namespace) -> None:
-    from paperlib.campaign import campaign_status, next_target, promote_run, run_campaign
+    from paperlib.campaign import campaign_status, missing_evaluations, next_target, promote_run, run_campaign
 
     if args.promote:
         score, baseline, promoted = promote_run(args.promote)
@@ -115,8 +115,12 @@ def _cmd_campaign(args: argparse.Namespace) -> None:
             score = "-" if row["score"] is None else f"{row['score']:g}"
             print(f"{row['agent']:18s} {row['metric']:18s} score {score:>8s} / {row['minimum']:<7g} "
                   f"{'met' if row['met'] else 'open':5s} {row['env_steps']:>9d} steps {row['cpu_hours']:6.2f} CPU-h")
+        missing = missing_evaluations()
+        if missing:
+            print("model cards still missing (evaluated first): "
+                  + ", ".join(f"{target.stem} {attack.label}" for target, attack in missing))
         target = next_target()
-        print(f"next: {target.stem if target else 'nothing, every target is met'}")
+        print(f"next to train: {target.stem if target else 'nothing, every target is met'}")
         return
     if args.hours is None:
         raise SystemExit("give --hours (wall time to train) or --status")
@@ -179,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                "BankHeist), then those below their minimum; an agent whose chunk "
                                                "was not promoted lets the others go first. Each chunk resumes "
                                                "runs/<game>-<method> and copies the agent into data/agents only "
-                                               "when it beats the one there (a missing agent: random play).")
+                                               "when it beats the one there (a missing agent: random play). "
+                                               "Before each chunk it completes the model cards in data/agents "
+                                               "(PGD-10 and PGD-50 at 1/255); an evaluation that reaches the "
+                                               "deadline pauses and the next campaign continues it.")
     campaign.add_argument("--hours", type=_positive_float, help="wall time to spend")
     campaign.add_argument("--chunk-hours", type=_positive_float, default=1.0,
                           help="train one agent this long before evaluating and choosing again (default: 1)")

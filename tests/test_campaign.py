@@ -177,3 +177,42 @@ def test_an_agent_must_also_beat_random_play_without_an_attack(tmp_path, monkeyp
     scores(natural=15.0, attacked=19.0)
     assert campaign.evaluate_and_promote(candidate, bankheist_sa, tmp_path / "agents") == (19.0, 14.0, True)
     assert read_card(tmp_path / "agents" / "bankheist-sa-ddqn").robustness[campaign.PGD10.label].mean == 19.0
+
+
+def test_the_campaign_completes_model_cards_before_it_trains(tmp_path, monkeypatch):
+    """A card with only PGD-10 (as a promotion leaves it) gets its PGD-50 evaluation before any chunk runs."""
+    pong = campaign.TARGETS[0]
+    _save(tmp_path, pong, 21.0)
+    pgd50 = campaign.CARD_ATTACKS[1]
+    assert campaign.missing_evaluations(tmp_path) == [(pong, pgd50)]
+    calls = []
+
+    def evaluate(stem, episodes, attack=None, stop_after_seconds=None):
+        calls.append((stem.name, attack.label, stop_after_seconds > 0))
+        return Evaluation(-5.0, 0.0, 1, [-5.0], 0, 0.0, attack.label)
+
+    monkeypatch.setattr(campaign, "evaluate_agent", evaluate)
+    monkeypatch.setattr(campaign, "next_target", lambda *args: None)  # nothing to train: the campaign ends
+    campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs")
+    assert calls == [("pong-ddqn", pgd50.label, True)]
+    card = read_card(tmp_path / "pong-ddqn")
+    assert card.robustness[pgd50.label].mean == -5.0 and card.robustness[campaign.PGD10.label].mean == 21.0
+    assert campaign.missing_evaluations(tmp_path) == []
+
+
+def test_a_card_evaluation_paused_at_the_deadline_ends_the_campaign(tmp_path, monkeypatch):
+    from paperlib.evaluate import EvaluationPaused
+
+    _save(tmp_path, campaign.TARGETS[0], 21.0)
+    before = (tmp_path / "pong-ddqn.json").read_text()
+
+    def paused(*args, **kwargs):
+        raise EvaluationPaused(tmp_path / "partial.npz", 123)
+
+    def no_training(*args):
+        raise AssertionError("trained before the cards were complete")
+
+    monkeypatch.setattr(campaign, "evaluate_agent", paused)
+    monkeypatch.setattr(campaign, "open_run", no_training)
+    campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs")
+    assert (tmp_path / "pong-ddqn.json").read_text() == before

@@ -157,6 +157,8 @@ def _cards_locked(card_path: Path) -> Iterator[None]:
 def _rewrite_card(stem: str | Path, change: Callable[[ModelCard], ModelCard]) -> ModelCard:
     """Read a card, apply ``change`` and write the result atomically, all under the folder's lock."""
     card_path = agent_paths(stem)[1]
+    if not card_path.exists():
+        read_card(stem)  # the usual error for a missing card, also where its folder does not exist
     with _cards_locked(card_path):
         card = change(read_card(stem))
         write_json(card_path, card.to_dict())

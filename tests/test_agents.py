@@ -118,3 +118,12 @@ def test_concurrent_robustness_updates_keep_every_result(saved):
         process.join(timeout=60)
         assert process.exitcode == 0
     assert len(read_card(stem).robustness) == 80
+
+
+def test_updating_a_missing_card_names_it(tmp_path):
+    from paperlib.agents import Evaluation, add_robustness, update_card
+
+    with pytest.raises(AgentFileError, match="model card .*nowhere.*agent.json not found"):
+        update_card(tmp_path / "nowhere" / "agent", seed=1)
+    with pytest.raises(AgentFileError, match="not found"):
+        add_robustness(tmp_path / "agent", "pgd-10 eps=1/255", Evaluation(0.0, 0.0, 1, [0.0], 0, 0.0))

@@ -114,8 +114,12 @@ def next_target(agents_dir: Path = AGENTS_DIR, not_promoted: str | None = None) 
 
 def missing_evaluations(agents_dir: Path = AGENTS_DIR) -> list[tuple[Target, AttackSpec]]:
     """The evaluations that model cards in ``agents_dir`` still lack (:data:`CARD_ATTACKS`), in work order."""
-    return [(target, attack) for target in TARGETS if _has_agent(agents_dir / target.stem)
-            for attack in CARD_ATTACKS if attack.label not in read_card(agents_dir / target.stem).robustness]
+    missing = []
+    for target in TARGETS:
+        if _has_agent(agents_dir / target.stem):
+            recorded = read_card(agents_dir / target.stem).robustness
+            missing += [(target, attack) for attack in CARD_ATTACKS if attack.label not in recorded]
+    return missing
 
 
 def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int = 10) -> bool:

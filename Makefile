@@ -34,11 +34,12 @@ book: notebooks
 nbval-refresh: $(STAMP)
 	$(BIN)/paperlib reproduce --quick --output-dir tests/notebooks
 
-## benchmark: training throughput, exact feature maps vs Captum, C&W vs ART (captum and ART: benchmark-only)
+## benchmark: training throughput, exact feature maps vs Captum (and forms of conv3's change), C&W vs ART (captum and ART: benchmark-only)
 benchmark: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/python -m benchmarks.training_throughput
 	$(BIN)/python -m benchmarks.feature_map_speed
+	$(BIN)/python -m benchmarks.conv3_forms
 	$(BIN)/python -m benchmarks.cw_speed --agent data/agents/pong-ddqn
 
 clean:

@@ -35,7 +35,7 @@ def main() -> None:
     change = torch.randn(args.pixels, 64, 3, 3)
     flipped = conv.weight.detach().transpose(0, 1).flip(2, 3)
     kernel = conv.weight.detach().reshape(64, -1).T.contiguous()
-    window_matrix = _WindowMaps._build(conv, 2, 2, (3, 3), (5, 5)).detach()
+    window_matrix = _WindowMaps.of(conv).get(2, 2, (3, 3), (5, 5)).detach()  # the matrix paperlib keeps for strided convs
     pad = lambda: nn.functional.pad(change, (2, 2, 2, 2))  # noqa: E731
     forms = {
         "transposed": lambda: nn.functional.conv_transpose2d(change, flipped),

@@ -10,13 +10,14 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
   Nature-CNN), so only the change is propagated, through each ReLU exactly:
   into the first convolution as a gather of the kernel taps that meet the pixel; through a later
   strided convolution as one matrix product per offset of its input window (the pixels are sorted
-  so that equal offsets are neighbours); through a stride-1 convolution as the transposed
-  convolution of the change; into the first fully connected layers as a sparse update of their
-  pre-activations, over only the features that some ablation of the batch changes (a unit off
+  so that equal offsets are neighbours); through a stride-1 convolution as a scatter of every
+  changed cell's contribution through every kernel tap (one matrix product; cells unchanged in every
+  channel left out); into the first fully connected layers as a sparse update of their pre-activations, over only the features that some ablation of the batch changes (a unit off
   before and after contributes nothing; in Pong most of the last convolution's units are off).
   The rest of the head runs batched. Pixels that are already zero in every frame are not
   propagated at all: there Z_ij(s) = s (more than half of a RoadRunner frame is black). The
-  weight matrices this needs are kept between calls while the weights are unchanged.
+  weight matrices this needs are kept between calls while the weights are unchanged. Changes are
+  kept channels last, (P, h, w, C).
 """
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ def _output_window(start: torch.Tensor, size: int, kernel: int, stride: int, out
 
 class _AllWindows:
     """Every window of one size of a layer's clean pre-activation (C, H, W), stacked once per state as the two
-    tensors :func:`_relu_change` needs, min(pre, 0) and -max(pre, 0): (window starts, C, height, width) each."""
+    tensors :func:`_relu_change` needs, min(pre, 0) and -max(pre, 0): (window starts, height, width, C) each,
+    channels last like every change this module propagates."""
 
     def __init__(self, pre: torch.Tensor, height: int, width: int) -> None:
         channels, _, full_width = pre.shape
@@ -121,12 +123,12 @@ class _AllWindows:
 
         def stacked(tensor: torch.Tensor) -> torch.Tensor:
             unfolded = nn.functional.unfold(tensor.unsqueeze(0), (height, width))[0]  # (C*h*w, every window start)
-            return unfolded.T.reshape(-1, channels, height, width)
+            return unfolded.T.reshape(-1, channels, height, width).permute(0, 2, 3, 1).contiguous()
 
         self._negative, self._minus_positive = stacked(pre.clamp(max=0)), stacked(-pre.relu())
 
     def at(self, rows: torch.Tensor, cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """min(pre, 0) and -max(pre, 0) on the windows starting at (rows, cols): (P, C, height, width) each, or
+        """min(pre, 0) and -max(pre, 0) on the windows starting at (rows, cols): (P, height, width, C) each, or
         (1, ...) when the windows are all the same."""
         index = rows * self._starts_per_row + cols
         if bool((index == index[0]).all()):
@@ -140,23 +142,6 @@ def _relu_change(delta_pre: torch.Tensor, windows: tuple[torch.Tensor, torch.Ten
     instead of three, and exactly zero where the change is zero."""
     negative, minus_positive = windows
     return delta_pre.add_(negative).clamp_(min=minus_positive)
-
-
-def _embed(delta: torch.Tensor, row_offset: torch.Tensor, col_offset: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Place each patch (P, C, h, w) at its (possibly negative) offset in a zero (P, C, height, width) window.
-
-    Parts that fall outside the window (rows no window reads, or outside the layer) are dropped. A gather into
-    a contiguous result: in-place arithmetic on a strided view of a larger canvas was six times slower.
-    """
-    count, channels, h, w = delta.shape
-    if (h, w) == (height, width) and not row_offset.any() and not col_offset.any():
-        return delta  # every patch already is its window (the usual case away from the borders)
-    src_r = torch.arange(height, device=delta.device) - row_offset[:, None]  # (P, height): the patch row each window row reads
-    src_c = torch.arange(width, device=delta.device) - col_offset[:, None]
-    inside = ((src_r >= 0) & (src_r < h))[:, :, None] & ((src_c >= 0) & (src_c < w))[:, None, :]
-    index = src_r.clamp(0, h - 1)[:, :, None] * w + src_c.clamp(0, w - 1)[:, None, :]
-    placed = delta.reshape(count, channels, h * w).gather(2, index.reshape(count, 1, -1).expand(count, channels, -1))
-    return placed.mul_(inside.reshape(count, 1, -1)).view(count, channels, height, width)
 
 
 def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: int = 512,
@@ -242,7 +227,8 @@ def _batches_sharing_the_last_window(last_window: tuple[torch.Tensor, torch.Tens
 
 def _first_layer_delta(conv: nn.Conv2d, values: torch.Tensor, offset_r: torch.Tensor, offset_c: torch.Tensor,
                        len_r: int, len_c: int) -> torch.Tensor:
-    """Change of the first convolution's pre-activation on the output windows when each pixel's ``values`` (P, C)
+    """Change (P, len_r, len_c, C_out) of the first convolution's pre-activation on the output windows when each
+    pixel's ``values`` (P, C)
     change, the pixel lying at ``offset`` from its window's input position: the pixel meets output (u, v) of the
     window through kernel tap (offset_r - stride * u, offset_c - stride * v), so the change is a gather of
     weights (no convolution of a single pixel)."""
@@ -251,17 +237,15 @@ def _first_layer_delta(conv: nn.Conv2d, values: torch.Tensor, offset_r: torch.Te
     tap_c = offset_c[:, None] - s_c * torch.arange(len_c, device=values.device)
     valid = ((tap_r >= 0) & (tap_r < k_r))[:, :, None] & ((tap_c >= 0) & (tap_c < k_c))[:, None, :]
     picked = conv.weight[:, :, tap_r.clamp(0, k_r - 1)[:, :, None], tap_c.clamp(0, k_c - 1)[:, None, :]]
-    return torch.einsum("oipuv,pi->pouv", picked, values) * valid[:, None]
+    return torch.einsum("oipuv,pi->puvo", picked, values) * valid[..., None]
 
 
 def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, len_r: int, len_c: int) -> torch.Tensor:
-    """Change of a convolution's pre-activation on the output windows, from the change ``delta`` of its input
-    on the windows starting at (rows, cols)."""
-    (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
-    if (s_r, s_c) == (1, 1):
-        # every output touched: a transposed convolution of the change (no multiplications by zero padding)
-        full = nn.functional.conv_transpose2d(delta, conv.weight.transpose(0, 1).flip(2, 3))
-        return _embed(full, rows - k_r + 1 - out_r, cols - k_c + 1 - out_c, len_r, len_c)
+    """Change (P, len_r, len_c, C_out) of a convolution's pre-activation on the output windows, from the change
+    ``delta`` (P, h, w, C_in) of its input on the windows starting at (rows, cols)."""
+    if conv.stride == (1, 1):
+        return _stride1_delta(conv, delta, rows - out_r, cols - out_c, len_r, len_c)
+    (s_r, s_c) = conv.stride
     # strided: the window-to-window map depends only on where the input window lies in the output window's
     # input span; one matrix product per such offset (a convolution would mostly multiply zeros)
     offset_r, offset_c = rows - out_r * s_r, cols - out_c * s_c
@@ -269,10 +253,42 @@ def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, 
     _, counts = torch.unique_consecutive(offset_r * (int(offset_c.max()) + 1) + offset_c, return_counts=True)
     flat, out, start, maps = delta.reshape(len(delta), -1), [], 0, _WindowMaps.of(conv)
     for count in counts.tolist():
-        matrix = maps.get(int(offset_r[start]), int(offset_c[start]), tuple(delta.shape[2:]), (len_r, len_c))
+        matrix = maps.get(int(offset_r[start]), int(offset_c[start]), tuple(delta.shape[1:3]), (len_r, len_c))
         out.append(flat[start:start + count] @ matrix)
         start += count
-    return torch.cat(out).view(len(delta), conv.out_channels, len_r, len_c)
+    return torch.cat(out).view(len(delta), len_r, len_c, conv.out_channels)
+
+
+def _nonzero_along(tensor: torch.Tensor, dim: int) -> torch.Tensor:
+    """Indices of the slices along the other dimension of a matrix that hold a nonzero entry (abs().amax() is
+    several times faster than ne(0).any() on CPU)."""
+    return (tensor.abs().amax(dim=dim) > 0).nonzero().squeeze(1)
+
+
+def _stride1_delta(conv: nn.Conv2d, delta: torch.Tensor, shift_r: torch.Tensor, shift_c: torch.Tensor,
+                   len_r: int, len_c: int) -> torch.Tensor:
+    """Change (P, len_r, len_c, C_out) of a stride-1 convolution's pre-activation from the change ``delta``
+    (P, h, w, C_in) of its input, whose window lies at ``shift`` from the output window: a transposed
+    convolution as a scatter. Input cell (a, b) meets output (shift_r + a - t_r, shift_c + b - t_c) through
+    kernel tap (t_r, t_c), so one matrix product gives every cell's contribution through every tap, and an
+    index_add places them; cells whose change is zero in every channel (about half of them in the Atari agents)
+    are left out of the product, and contributions outside the output window (outside the layer) go to a
+    discarded row."""
+    count, height, width, in_channels = delta.shape
+    (k_r, k_c), out_channels = conv.kernel_size, conv.out_channels
+    cells = delta.reshape(-1, in_channels)
+    changed = _nonzero_along(cells, 1)
+    contributions = cells.index_select(0, changed) @ _TapMatrix.of(conv).get()  # (cells, k_r * k_c * C_out)
+    pixel = torch.div(changed, height * width, rounding_mode="floor")
+    u = (shift_r[pixel] + torch.div(changed, width, rounding_mode="floor") % height)[:, None] \
+        - torch.arange(k_r, device=delta.device)
+    v = (shift_c[pixel] + changed % width)[:, None] - torch.arange(k_c, device=delta.device)
+    inside = ((u >= 0) & (u < len_r))[:, :, None] & ((v >= 0) & (v < len_c))[:, None, :]
+    target = (pixel[:, None, None] * len_r + u[:, :, None]) * len_c + v[:, None, :]
+    discarded = count * len_r * len_c
+    out = delta.new_zeros(discarded + 1, out_channels)
+    out.index_add_(0, torch.where(inside, target, discarded).reshape(-1), contributions.view(-1, out_channels))
+    return out[:discarded].view(count, len_r, len_c, out_channels)
 
 
 class _WeightDerived:
@@ -303,9 +319,20 @@ class _WeightDerived:
         return self._built[key]
 
 
+class _TapMatrix(_WeightDerived):
+    """A convolution's weight as one (C_in, k_r * k_c * C_out) matrix: entry [c_in, (t_r, t_c, c_out)] =
+    weight[c_out, c_in, t_r, t_c]; no key."""
+
+    _kept = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def _build(conv: nn.Conv2d) -> torch.Tensor:
+        return conv.weight.permute(1, 2, 3, 0).reshape(conv.in_channels, -1).contiguous()
+
+
 class _WindowMaps(_WeightDerived):
     """Dense matrices of a strided convolution from an input window to an output window: entry
-    [(c_in, a, b), (c_out, u, v)] = weight[c_out, c_in, d_r + a - stride * u, d_c + b - stride * v] (zero where
+    [(a, b, c_in), (u, v, c_out)] = weight[c_out, c_in, d_r + a - stride * u, d_c + b - stride * v] (zero where
     that tap lies outside the kernel), for the input window at offset (d_r, d_c) from the output window's input
     position; key (d_r, d_c, input window size, output window size)."""
 
@@ -326,7 +353,7 @@ class _WindowMaps(_WeightDerived):
         # (c_out, c_in, a, u, b, v)
         picked = weight[:, :, tap_r[:, :, None, None], tap_c[None, None, :, :]]
         picked = picked * (valid_r[:, :, None, None] & valid_c[None, None, :, :])
-        matrix = picked.permute(1, 2, 4, 0, 3, 5)  # (c_in, a, b, c_out, u, v)
+        matrix = picked.permute(2, 4, 1, 3, 5, 0)  # (a, b, c_in, u, v, c_out)
         return matrix.reshape(weight.shape[1] * in_size[0] * in_size[1], -1).contiguous()
 
 
@@ -346,11 +373,11 @@ def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: tor
             delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
         delta = _relu_change(delta_pre, pre.at(out_r, out_c))  # delta_pre is always a fresh tensor
         rows, cols = out_r, out_c
-    start, size = (int(rows[0]), int(cols[0])), tuple(delta.shape[2:])
+    start, size = (int(rows[0]), int(cols[0])), tuple(delta.shape[1:3])
     features_shape = clean_windows[-1].shape
     change = delta.reshape(len(pixels), -1)
     # a feature that no ablation of the batch changes (a unit off before and after) needs no weights
-    used = (change.abs().amax(dim=0) > 0).nonzero().squeeze(1)
+    used = _nonzero_along(change, 0)
     change = change.index_select(1, used)
     return [torch.addmm(clean, change, _WindowWeights.of(layer).get(features_shape, size, start).index_select(0, used))
             for layer, clean in zip(linears, clean_linear)]
@@ -358,11 +385,12 @@ def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: tor
 
 class _WindowWeights(_WeightDerived):
     """The transposed weights of a linear layer on the flattened features, restricted to one window of the
-    last convolution's output: (C * h * w, out); key (features shape, window size, window start)."""
+    last convolution's output, rows channels last: (h * w * C, out); key (features shape, window size, window
+    start)."""
 
     _kept = weakref.WeakKeyDictionary()
 
     @staticmethod
     def _build(layer: nn.Linear, features_shape, size, start) -> torch.Tensor:
         window = layer.weight.view(-1, *features_shape)[:, :, start[0]:start[0] + size[0], start[1]:start[1] + size[1]]
-        return window.reshape(window.shape[0], -1).T.contiguous()
+        return window.permute(0, 2, 3, 1).reshape(window.shape[0], -1).T.contiguous()

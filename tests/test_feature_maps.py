@@ -258,19 +258,22 @@ def test_relu_change_equals_its_definition():
     assert (got[1] == 0).all()
 
 
-def test_embed_places_patches_like_a_loop():
-    """Patches at negative, zero and positive offsets land in the window as a cell-by-cell loop places them."""
-    from paperlib.ablation import _embed
+def test_stride1_scatter_equals_a_convolution_of_the_placed_change():
+    """The scatter form of a stride-1 convolution's change equals conv2d (no bias) of the change placed on a zero
+    input, at windows against every border (contributions outside the layer dropped) and with all-zero cells."""
+    from paperlib.ablation import _stride1_delta
 
-    patches = torch.arange(3 * 2 * 3 * 3, dtype=torch.float32).reshape(3, 2, 3, 3) + 1
-    row_offset, col_offset = torch.tensor([-1, 0, 2]), torch.tensor([1, 0, -2])
-    expected = torch.zeros(3, 2, 4, 4)
-    for p in range(3):
-        for i in range(3):
-            for j in range(3):
-                r, c = i + int(row_offset[p]), j + int(col_offset[p])
-                if 0 <= r < 4 and 0 <= c < 4:
-                    expected[p, :, r, c] = patches[p, :, i, j]
-    got = _embed(patches, row_offset, col_offset, 4, 4)
-    assert got.is_contiguous()
-    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    generator = torch.Generator().manual_seed(0)
+    conv = nn.Conv2d(3, 5, 3)
+    delta = torch.randn(4, 2, 3, 3, generator=generator)
+    delta[1, 0, 1] = 0.0  # a cell unchanged in every channel
+    delta[2] = 0.0
+    rows, cols = torch.tensor([0, 4, 2, 0]), torch.tensor([0, 3, 1, 3])  # 2x3 input windows on a 6x6 input
+    canvas = torch.zeros(4, 3, 6, 6)
+    for p in range(4):
+        canvas[p, :, rows[p]:rows[p] + 2, cols[p]:cols[p] + 3] = delta[p].permute(2, 0, 1)
+    with torch.no_grad():
+        expected = nn.functional.conv2d(canvas, conv.weight).permute(0, 2, 3, 1)  # every output: one 4x4 window
+        got = _stride1_delta(conv, delta, rows, cols, 4, 4)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert (got[2] == 0).all()

@@ -10,7 +10,8 @@ the work :func:`paperlib.ablation._conv_delta` does for every batch of pixels.
   window-matrix  one product with the dense (C*3*3, C*5*5) window-to-window matrix
 
 A share --zero-cells of the change's cells (all channels of one position) is zero, as in the Atari agents
-(Pong DDQN: 4.7 of conv2's 9 window cells change per ablation on average). All five agree to float32 rounding (printed). Timed --repeats times, interleaved (benchmarks/timing.py).
+(Pong DDQN: 4.7 of conv2's 9 window cells change per ablation on average). All five agree to float32 rounding
+(printed). Timed --repeats times, interleaved (benchmarks/timing.py).
 
 Usage: python -m benchmarks.conv3_forms [--pixels 512] [--zero-cells 0.5] [--repeats 5] [--calls 20] [--threads 1]
 """

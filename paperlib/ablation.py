@@ -8,12 +8,13 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
 - :func:`ablated_q_incremental`: for conv-stack networks (Nature-CNN, dueling or not). Zeroing one
   pixel changes only a small window of every convolution's output (2x2, 3x3 and 5x5 for the
   Nature-CNN), so only the change is propagated, through each ReLU exactly:
-  into the first convolution as a gather of the kernel taps that meet the pixel; through a later
+  into the first convolution as the pixel's values times the kernel taps that meet it; through a later
   strided convolution as one matrix product per offset of its input window (the pixels are sorted
   so that equal offsets are neighbours); through a stride-1 convolution as a scatter of every
   changed cell's contribution through every kernel tap (one matrix product; cells unchanged in every
-  channel left out); into the first fully connected layers as a sparse update of their pre-activations, over only the features that some ablation of the batch changes (a unit off
-  before and after contributes nothing; in Pong most of the last convolution's units are off).
+  channel left out); into the first fully connected layers as a sparse update of their
+  pre-activations, over only the features that some ablation of the batch changes (a unit off before
+  and after contributes nothing; in Pong most of the last convolution's units are off).
   The rest of the head runs batched. Pixels that are already zero in every frame are not
   propagated at all: there Z_ij(s) = s (more than half of a RoadRunner frame is black). The
   weight matrices this needs are kept between calls while the weights are unchanged. Changes are
@@ -228,16 +229,15 @@ def _batches_sharing_the_last_window(last_window: tuple[torch.Tensor, torch.Tens
 def _first_layer_delta(conv: nn.Conv2d, values: torch.Tensor, offset_r: torch.Tensor, offset_c: torch.Tensor,
                        len_r: int, len_c: int) -> torch.Tensor:
     """Change (P, len_r, len_c, C_out) of the first convolution's pre-activation on the output windows when each
-    pixel's ``values`` (P, C)
-    change, the pixel lying at ``offset`` from its window's input position: the pixel meets output (u, v) of the
-    window through kernel tap (offset_r - stride * u, offset_c - stride * v), so the change is a gather of
-    weights (no convolution of a single pixel)."""
+    pixel's ``values`` (P, C) change, the pixel lying at ``offset`` from its window's input position: the pixel
+    meets output (u, v) of the window through kernel tap (offset_r - stride * u, offset_c - stride * v), so the
+    change is its values times one row of the window map of a single cell at that offset (no convolution)."""
     (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
-    tap_r = offset_r[:, None] - s_r * torch.arange(len_r, device=values.device)
-    tap_c = offset_c[:, None] - s_c * torch.arange(len_c, device=values.device)
-    valid = ((tap_r >= 0) & (tap_r < k_r))[:, :, None] & ((tap_c >= 0) & (tap_c < k_c))[:, None, :]
-    picked = conv.weight[:, :, tap_r.clamp(0, k_r - 1)[:, :, None], tap_c.clamp(0, k_c - 1)[:, None, :]]
-    return torch.einsum("oipuv,pi->puvo", picked, values) * valid[..., None]
+    span_r = max(k_r + s_r * (len_r - 1), int(offset_r.max()) + 1)  # every offset a pixel can have
+    span_c = max(k_c + s_c * (len_c - 1), int(offset_c.max()) + 1)
+    table = _WindowMaps.of(conv).get(0, 0, (span_r, span_c), (len_r, len_c)).view(span_r * span_c, conv.in_channels, -1)
+    picked = table.index_select(0, offset_r * span_c + offset_c)  # (P, C, len_r * len_c * C_out)
+    return torch.bmm(values.unsqueeze(1), picked).view(len(values), len_r, len_c, conv.out_channels)
 
 
 def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, len_r: int, len_c: int) -> torch.Tensor:

@@ -22,7 +22,7 @@ import argparse
 import torch
 from torch import nn
 
-from benchmarks.timing import describe, time_interleaved
+from benchmarks.timing import describe, machine, time_interleaved
 from paperlib.ablation import _stride1_delta, _WindowMaps
 
 
@@ -59,8 +59,7 @@ def main() -> None:
                                              for name, form in forms.items()}, args.repeats)
     reference = results["transposed"].reshape(args.pixels, -1)
     print(f"{args.pixels} pixels per batch, {args.zero_cells:.0%} of cells unchanged, "
-          f"{torch.get_num_threads()} thread(s), torch {torch.__version__}, "
-          f"{args.repeats} repeats of {args.calls} calls")
+          f"{args.repeats} repeats of {args.calls} calls; {machine()}")
     print(f"{'form':14s} {'ms per batch (range)':>24s} {'max |diff|':>11s}")
     for name in forms:
         diff = float((results[name].reshape(args.pixels, -1) - reference).abs().max())

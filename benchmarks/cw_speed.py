@@ -21,7 +21,7 @@ import statistics
 import torch
 
 from benchmarks.feature_map_speed import sample_states
-from benchmarks.timing import describe, time_interleaved
+from benchmarks.timing import describe, machine, time_interleaved
 from paperlib.agents import load_agent
 from paperlib.cw import CWConfig, carlini_wagner
 from paperlib.networks import build_network
@@ -73,7 +73,7 @@ def main() -> None:
                "ART CarliniLInf": lambda: art_attack(network, subset, n_actions)}
     seconds, adversarial = time_interleaved(attacks, args.repeats)
     art_median = statistics.median(seconds["ART CarliniLInf"]) / len(subset)
-    print(f"{game}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, {args.repeats} repeats")
+    print(f"{game}, {args.repeats} repeats; {machine()}")
     print(f"{'method':18s} {'states':>6s} {'s/state (range)':>22s} {'speed-up':>8s} {'changed':>8s} "
           f"{'success@1/255':>14s} {'median linf x255':>17s} {'median L2':>10s}")
     rows = [("paperlib", states, adversarial["paperlib"], seconds["paperlib"], len(states)),

@@ -23,7 +23,7 @@ import statistics
 import numpy as np
 import torch
 
-from benchmarks.timing import describe, time_interleaved
+from benchmarks.timing import describe, machine, time_interleaved
 from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_literal, conv_stack
 from paperlib.agents import load_agent
 from paperlib.envs import AtariEnvs, EnvConfig
@@ -116,8 +116,7 @@ def main() -> None:
         kmaps = {name: [r if name.startswith("captum") else kmap_from_q(network(s.unsqueeze(0))[0], r)
                         for s, r in zip(states, results[name])] for name in methods}
     ours = statistics.median(seconds["ours"])
-    print(f"{len(states)} {game} state(s), {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
-          f"{args.repeats} repeats")
+    print(f"{len(states)} {game} state(s), {args.repeats} repeats; {machine()}")
     print(f"{'method':10s} {'s/state (range)':>22s} {'ratio to ours':>14s} {'max |K - K_ours|':>17s}")
     for name in methods:
         diff = max(float((a - b).abs().max()) for a, b in zip(kmaps[name], kmaps["ours"]))

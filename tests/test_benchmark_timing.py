@@ -19,3 +19,10 @@ def test_describe_divides_by_the_count():
 def test_at_least_one_repeat():
     with pytest.raises(ValueError, match="repeats"):
         time_interleaved({"a": lambda: None}, repeats=0)
+
+
+def test_machine_names_threads_and_load():
+    from benchmarks.timing import machine
+
+    description = machine()
+    assert "thread(s)" in description and "load average" in description and "torch" in description

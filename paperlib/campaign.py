@@ -77,6 +77,14 @@ from 47 and 44 to 28 and 20 as soon as the regulariser started, and the agent sc
 (random play: 14.0); with kappa 0.005 they stayed at 40-48 (book/training.md, session 10)."""
 
 
+def find_target(stem: str) -> Target:
+    """The target of the agent ``stem`` (e.g. ``roadrunner-sa-ddqn``)."""
+    target = next((target for target in TARGETS if target.stem == stem), None)
+    if target is None:
+        raise ValueError(f"unknown agent {stem!r}; choose one of {', '.join(t.stem for t in TARGETS)}")
+    return target
+
+
 def _has_agent(stem: Path) -> bool:
     """Whether an agent with a model card exists at ``stem``."""
     return agent_paths(stem)[1].exists()
@@ -112,21 +120,22 @@ def next_target(agents_dir: Path = AGENTS_DIR, not_promoted: str | None = None) 
     return queue[0] if queue else None
 
 
-def missing_evaluations(agents_dir: Path = AGENTS_DIR) -> list[tuple[Target, AttackSpec]]:
-    """The evaluations that model cards in ``agents_dir`` still lack (:data:`CARD_ATTACKS`), in work order."""
+def missing_evaluations(agents_dir: Path = AGENTS_DIR, only: str | None = None) -> list[tuple[Target, AttackSpec]]:
+    """The evaluations that model cards in ``agents_dir`` still lack (:data:`CARD_ATTACKS`), in work order;
+    ``only``: of that agent's card alone."""
     missing = []
     for target in TARGETS:
-        if _has_agent(agents_dir / target.stem):
+        if _has_agent(agents_dir / target.stem) and only in (None, target.stem):
             recorded = read_card(agents_dir / target.stem).robustness
             missing += [(target, attack) for attack in CARD_ATTACKS if attack.label not in recorded]
     return missing
 
 
-def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int = 10) -> bool:
+def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int = 10, only: str | None = None) -> bool:
     """Run the evaluations of :func:`missing_evaluations` one after another, each written into its card as it ends,
     until none is left (returns True) or ``deadline`` (a ``time.time()``) pauses one (returns False; its checkpoint
     is kept, so the next call continues it)."""
-    for target, attack in missing_evaluations(agents_dir):
+    for target, attack in missing_evaluations(agents_dir, only):
         stem = agents_dir / target.stem
         print(f"campaign: completing the model card of {target.stem}: {attack.label}", flush=True)
         try:
@@ -220,9 +229,7 @@ def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_
                 episodes: int = 10) -> tuple[float, float, bool]:
     """:func:`evaluate_and_promote` the agent of the run ``runs_dir/<stem>``, e.g. after a campaign that was stopped
     during its evaluation (the weights it trained were exported before the evaluation began)."""
-    target = next((target for target in TARGETS if target.stem == stem), None)
-    if target is None:
-        raise ValueError(f"unknown agent {stem!r}; choose one of {', '.join(t.stem for t in TARGETS)}")
+    target = find_target(stem)
     candidate = runs_dir / stem / "agent"
     if not _has_agent(candidate):
         raise FileNotFoundError(f"no agent at {candidate}: train it first (paperlib campaign --hours H)")
@@ -230,21 +237,28 @@ def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_
 
 
 def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,
-                 runs_dir: Path = REPO_ROOT / "runs") -> None:
+                 runs_dir: Path = REPO_ROOT / "runs", only: str | None = None) -> None:
     """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``, completing the
-    model cards (:func:`complete_cards`) before each chunk.
+    model cards (:func:`complete_cards`) before each chunk. ``only``: train just that agent (even one that meets
+    its minimum; it is still promoted only if it improves) and complete just its card.
 
     Consecutive chunks of the same agent share one trainer (and its replay buffer); SIGINT or SIGTERM
     ends the current chunk, which is still evaluated, and then the campaign.
     """
     if hours <= 0 or chunk_hours <= 0:
         raise ValueError("hours and chunk_hours must be positive")
+    chosen = find_target(only) if only else None
+    if (chosen and chosen.method != "ddqn" and not _has_agent(agents_dir / chosen.stem)
+            and not (runs_dir / chosen.stem / "checkpoint.safetensors").exists()
+            and not _has_agent(agents_dir / f"{chosen.game.lower()}-ddqn")):
+        raise FileNotFoundError(f"{chosen.stem} is fine-tuned from {chosen.game.lower()}-ddqn, which does not exist "
+                                f"yet: train it first (paperlib campaign --hours H --agent {chosen.game.lower()}-ddqn)")
     deadline = time.time() + hours * 3600
     trainer, not_promoted = None, None
     while time.time() < deadline - 60:
-        if not complete_cards(deadline, agents_dir):
+        if not complete_cards(deadline, agents_dir, only=only):
             return
-        target = next_target(agents_dir, not_promoted)
+        target = chosen or next_target(agents_dir, not_promoted)
         if target is None:
             print("every agent meets its target")
             return

@@ -106,6 +106,10 @@ def _cmd_agents(args: argparse.Namespace) -> None:
 def _cmd_campaign(args: argparse.Namespace) -> None:
     from paperlib.campaign import campaign_status, missing_evaluations, next_target, promote_run, run_campaign
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.promote:
         score, baseline, promoted = promote_run(args.promote)
         print(f"{args.promote}: {score:g} against {baseline:g}: {'promoted' if promoted else 'not promoted'}")
@@ -124,7 +128,7 @@ def _cmd_campaign(args: argparse.Namespace) -> None:
         return
     if args.hours is None:
         raise SystemExit("give --hours (wall time to train) or --status")
-    run_campaign(args.hours, args.chunk_hours)
+    run_campaign(args.hours, args.chunk_hours, only=args.agent)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
@@ -190,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--hours", type=_positive_float, help="wall time to spend")
     campaign.add_argument("--chunk-hours", type=_positive_float, default=1.0,
                           help="train one agent this long before evaluating and choosing again (default: 1)")
+    campaign.add_argument("--agent", metavar="AGENT",
+                          help="train only this agent, e.g. bankheist-ddqn (even one that meets its minimum; "
+                               "promoted only if it improves), and complete only its model card")
+    campaign.add_argument("--threads", type=_positive_int,
+                          help="torch threads for training and evaluation (default: torch's own choice)")
     campaign.add_argument("--status", action="store_true", help="print every agent's score and target and exit")
     campaign.add_argument("--promote", metavar="AGENT",
                           help="evaluate the agent of runs/AGENT (e.g. roadrunner-sa-ddqn, after a campaign stopped "

@@ -216,3 +216,32 @@ def test_a_card_evaluation_paused_at_the_deadline_ends_the_campaign(tmp_path, mo
     monkeypatch.setattr(campaign, "open_run", no_training)
     campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs")
     assert (tmp_path / "pong-ddqn.json").read_text() == before
+
+
+def test_one_chosen_agent_is_trained_and_only_its_card_completed(tmp_path, monkeypatch):
+    """--agent: the chosen agent's chunks only, even while others are missing or below their minimum."""
+    pong, freeway = campaign.TARGETS[0], campaign.TARGETS[2]
+    _save(tmp_path, pong, 21.0)  # meets its minimum, but lacks PGD-50: not this campaign's work
+    _save(tmp_path, freeway, 3.0)
+    chunks, evaluated = [], []
+
+    def chunk(trainer, target, seconds, agents_dir):
+        chunks.append(target.stem)
+        trainer.stop_requested = len(chunks) == 2
+        return 0.0, 1.0, False
+
+    def evaluate(stem, episodes, attack=None, stop_after_seconds=None):
+        evaluated.append((stem.name, attack.label))
+        return Evaluation(4.0, 0.0, 1, [4.0], 0, 0.0, attack.label)
+
+    monkeypatch.setattr(campaign, "open_run", lambda target, agents, runs: SimpleNamespace(
+        run_dir=runs / target.stem, stop_requested=False))
+    monkeypatch.setattr(campaign, "run_chunk", chunk)
+    monkeypatch.setattr(campaign, "evaluate_agent", evaluate)
+    campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs", only="freeway-ddqn")
+    assert chunks == ["freeway-ddqn", "freeway-ddqn"]
+    assert evaluated == [("freeway-ddqn", campaign.CARD_ATTACKS[1].label)]  # its PGD-50; not Pong's
+    with pytest.raises(ValueError, match="unknown agent 'pong'"):
+        campaign.run_campaign(hours=1, agents_dir=tmp_path, only="pong")
+    with pytest.raises(FileNotFoundError, match="bankheist-ddqn, which does not exist"):
+        campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs", only="bankheist-sa-ddqn")

@@ -9,11 +9,13 @@ resumes the agent's run in ``runs/<game>-<method>`` (or starts it; an agent in `
 run folder is gone is continued from its model card), trains until the chunk's deadline, evaluates the
 result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into ``data/agents/`` only
 if it scores better on its target metric than the agent already there or, for a missing agent, than
-random play, and beats random play without an attack. Before any training, the campaign completes the model
-cards of the agents already in ``data/agents/``: each card records the natural return and the returns under
-PGD-10 and PGD-50 at 1/255 (:data:`CARD_ATTACKS`), and a promotion brings a card with only the first one or two.
-Such evaluations can take hours (attacked RoadRunner episodes run to the frame cap); one that reaches the
-campaign's deadline is paused with its checkpoint, and the next campaign continues it.
+random play, and beats random play without an attack. An SA-DDQN agent whose vanilla parent has since been
+replaced by a better agent is fine-tuned anew from the new parent at its next chunk (:func:`replaced_parent`).
+Before any training, the campaign completes the model cards of the agents already in ``data/agents/``: each card
+records the natural return and the returns under PGD-10 and PGD-50 at 1/255 (:data:`CARD_ATTACKS`), and a
+promotion brings a card with only the first one or two. Such evaluations can take hours (attacked RoadRunner
+episodes run to the frame cap); one that reaches the campaign's deadline is paused with its checkpoint, and the
+next campaign continues it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from safetensors import safe_open
 
 from paperlib.agents import add_robustness, agent_paths, read_card, update_card
 from paperlib.atomic import atomic_path
@@ -149,12 +153,31 @@ def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int
     return True
 
 
+def _sha256_of_origin(fine_tuned_from: str, parent: Path) -> str | None:
+    """The sha256 in a ``stem@sha256`` origin if that stem is ``parent``'s name, else None."""
+    stem, _, sha256 = fine_tuned_from.rpartition("@")
+    return sha256 if stem and Path(stem).name == parent.name else None
+
+
+def replaced_parent(target: Target, agents_dir: Path = AGENTS_DIR) -> bool:
+    """Whether the SA-DDQN agent of ``target`` in ``agents_dir`` was fine-tuned from a vanilla agent that has since
+    been replaced by a better one (its card's ``fine_tuned_from`` names another sha256 than the parent's card). Its
+    next chunk then starts a new fine-tune from the current parent instead of continuing it; the result replaces
+    the agent only if it scores better under PGD-10."""
+    parent = agents_dir / f"{target.game.lower()}-ddqn"
+    if target.method == "ddqn" or not _has_agent(agents_dir / target.stem) or not _has_agent(parent):
+        return False
+    origin = _sha256_of_origin(read_card(agents_dir / target.stem).fine_tuned_from, parent)
+    return origin is not None and origin != read_card(parent).sha256
+
+
 def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     """A new run's configuration. An agent already in ``agents_dir`` (whose run folder is gone) is continued with
     the configuration recorded in its model card, from its agent-step count, so that its schedules (epsilon, the SA
-    radius) carry on where they were; only its replay buffer and optimiser state are rebuilt."""
+    radius) carry on where they were; only its replay buffer and optimiser state are rebuilt. An SA-DDQN agent
+    whose parent was replaced (:func:`replaced_parent`) is fine-tuned anew from the current parent."""
     existing = agents_dir / target.stem
-    if _has_agent(existing):
+    if _has_agent(existing) and not replaced_parent(target, agents_dir):
         recorded = read_card(existing).training_config
         return DDQNConfig(**{**recorded, "game": target.game, "init_agent": str(existing), "continue_agent": True})
     if target.method == "ddqn":
@@ -187,9 +210,24 @@ def _copy_agent(source: Path, destination: Path) -> None:
 
 
 def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs") -> DDQNTrainer:
-    """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new."""
+    """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new. A run
+    fine-tuned from a replaced parent (:func:`replaced_parent`) is moved aside to ``<stem>-from-<sha256[:12]>``
+    (kept, not overwritten) and a new one starts."""
     run_dir = runs_dir / target.stem
-    if (run_dir / "checkpoint.safetensors").exists():  # keep the run's own hyper-parameters
+    checkpoint = run_dir / "checkpoint.safetensors"
+    if checkpoint.exists() and replaced_parent(target, agents_dir):
+        parent = agents_dir / f"{target.game.lower()}-ddqn"
+        with safe_open(str(checkpoint), "pt") as handle:
+            origin = json.loads(handle.metadata()["run_state"]).get("fine_tuned_from", "")
+        old = _sha256_of_origin(origin, parent)
+        if old is not None and old != read_card(parent).sha256:
+            aside = runs_dir / f"{target.stem}-from-{old[:12]}"
+            if aside.exists():
+                raise FileExistsError(f"{aside} exists: move it away to start a new fine-tune of {target.stem}")
+            run_dir.rename(aside)
+            print(f"campaign: {target.stem} was fine-tuned from a replaced {parent.name}; its run moved to {aside}",
+                  flush=True)
+    if checkpoint.exists():  # keep the run's own hyper-parameters
         return DDQNTrainer(DDQNConfig(**json.loads((run_dir / "config.json").read_text())), run_dir, resume=True)
     return DDQNTrainer(_config_for(target, agents_dir), run_dir)
 

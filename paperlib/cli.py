@@ -104,7 +104,8 @@ def _cmd_agents(args: argparse.Namespace) -> None:
 
 
 def _cmd_campaign(args: argparse.Namespace) -> None:
-    from paperlib.campaign import campaign_status, missing_evaluations, next_target, promote_run, run_campaign
+    from paperlib.campaign import (TARGETS, campaign_status, missing_evaluations, next_target, promote_run,
+                                   replaced_parent, run_campaign)
 
     if args.threads:
         import torch
@@ -123,6 +124,10 @@ def _cmd_campaign(args: argparse.Namespace) -> None:
         if missing:
             print("model cards still missing (evaluated first): "
                   + ", ".join(f"{target.stem} {attack.label}" for target, attack in missing))
+        stale = [target.stem for target in TARGETS if replaced_parent(target)]
+        if stale:
+            print("fine-tuned from a vanilla agent since replaced (their next chunk fine-tunes the current one): "
+                  + ", ".join(stale))
         target = next_target()
         print(f"next to train: {target.stem if target else 'nothing, every target is met'}")
         return

@@ -18,7 +18,8 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
   The rest of the head runs batched. Pixels that are already zero in every frame are not
   propagated at all: there Z_ij(s) = s (more than half of a RoadRunner frame is black). The
   weight matrices this needs are kept between calls while the weights are unchanged. Changes are
-  kept channels last, (P, h, w, C).
+  kept channels last, (P, h, w, C). On CPU every result is reproducible bit for bit; on CUDA, index_add
+  accumulates in an unspecified order, so repeated runs can differ in the last bits (not in the exactness).
 """
 from __future__ import annotations
 

@@ -270,20 +270,21 @@ def _stride1_delta(conv: nn.Conv2d, delta: torch.Tensor, shift_r: torch.Tensor, 
                    len_r: int, len_c: int) -> torch.Tensor:
     """Change (P, len_r, len_c, C_out) of a stride-1 convolution's pre-activation from the change ``delta``
     (P, h, w, C_in) of its input, whose window lies at ``shift`` from the output window: a transposed
-    convolution as a scatter. Input cell (a, b) meets output (shift_r + a - t_r, shift_c + b - t_c) through
-    kernel tap (t_r, t_c), so one matrix product gives every cell's contribution through every tap, and an
-    index_add places them; cells whose change is zero in every channel (about half of them in the Atari agents)
+    convolution as a scatter. A single cell's window map (:class:`_WindowMaps`, the cell k - 1 into a k x k
+    output window) gives its contribution to output (shift_r + a - k_r + 1 + u, shift_c + b - k_c + 1 + v) for
+    every (u, v), so one matrix product gives every cell's contributions, and an index_add places them; cells whose change is zero in every channel (about half of them in the Atari agents)
     are left out of the product, and contributions outside the output window (outside the layer) go to a
     discarded row."""
     count, height, width, in_channels = delta.shape
     (k_r, k_c), out_channels = conv.kernel_size, conv.out_channels
     cells = delta.reshape(-1, in_channels)
     changed = _nonzero_along(cells, 1)
-    contributions = cells.index_select(0, changed) @ _TapMatrix.of(conv).get()  # (cells, k_r * k_c * C_out)
+    one_cell = _WindowMaps.of(conv).get(k_r - 1, k_c - 1, (1, 1), (k_r, k_c))  # (C_in, k_r * k_c * C_out)
+    contributions = cells.index_select(0, changed) @ one_cell
     pixel = torch.div(changed, height * width, rounding_mode="floor")
-    u = (shift_r[pixel] + torch.div(changed, width, rounding_mode="floor") % height)[:, None] \
-        - torch.arange(k_r, device=delta.device)
-    v = (shift_c[pixel] + changed % width)[:, None] - torch.arange(k_c, device=delta.device)
+    u = (shift_r[pixel] + torch.div(changed, width, rounding_mode="floor") % height - k_r + 1)[:, None] \
+        + torch.arange(k_r, device=delta.device)
+    v = (shift_c[pixel] + changed % width - k_c + 1)[:, None] + torch.arange(k_c, device=delta.device)
     inside = ((u >= 0) & (u < len_r))[:, :, None] & ((v >= 0) & (v < len_c))[:, None, :]
     target = (pixel[:, None, None] * len_r + u[:, :, None]) * len_c + v[:, None, :]
     discarded = count * len_r * len_c
@@ -320,19 +321,8 @@ class _WeightDerived:
         return self._built[key]
 
 
-class _TapMatrix(_WeightDerived):
-    """A convolution's weight as one (C_in, k_r * k_c * C_out) matrix: entry [c_in, (t_r, t_c, c_out)] =
-    weight[c_out, c_in, t_r, t_c]; no key."""
-
-    _kept = weakref.WeakKeyDictionary()
-
-    @staticmethod
-    def _build(conv: nn.Conv2d) -> torch.Tensor:
-        return conv.weight.permute(1, 2, 3, 0).reshape(conv.in_channels, -1).contiguous()
-
-
 class _WindowMaps(_WeightDerived):
-    """Dense matrices of a strided convolution from an input window to an output window: entry
+    """Dense matrices of a convolution from an input window to an output window: entry
     [(a, b, c_in), (u, v, c_out)] = weight[c_out, c_in, d_r + a - stride * u, d_c + b - stride * v] (zero where
     that tap lies outside the kernel), for the input window at offset (d_r, d_c) from the output window's input
     position; key (d_r, d_c, input window size, output window size)."""

@@ -153,10 +153,14 @@ def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int
     return True
 
 
-def _sha256_of_origin(fine_tuned_from: str, parent: Path) -> str | None:
-    """The sha256 in a ``stem@sha256`` origin if that stem is ``parent``'s name, else None."""
+def _old_parent_sha256(target: Target, fine_tuned_from: str, agents_dir: Path) -> str | None:
+    """For an SA-DDQN ``target``, the sha256 in a ``stem@sha256`` origin (a card's or a run's ``fine_tuned_from``)
+    if it names the game's vanilla agent in ``agents_dir`` but not its current weights; else None."""
+    parent = agents_dir / f"{target.game.lower()}-ddqn"
     stem, _, sha256 = fine_tuned_from.rpartition("@")
-    return sha256 if stem and Path(stem).name == parent.name else None
+    if target.method == "ddqn" or not stem or Path(stem).name != parent.name or not _has_agent(parent):
+        return None
+    return sha256 if sha256 != read_card(parent).sha256 else None
 
 
 def replaced_parent(target: Target, agents_dir: Path = AGENTS_DIR) -> bool:
@@ -164,11 +168,8 @@ def replaced_parent(target: Target, agents_dir: Path = AGENTS_DIR) -> bool:
     been replaced by a better one (its card's ``fine_tuned_from`` names another sha256 than the parent's card). Its
     next chunk then starts a new fine-tune from the current parent instead of continuing it; the result replaces
     the agent only if it scores better under PGD-10."""
-    parent = agents_dir / f"{target.game.lower()}-ddqn"
-    if target.method == "ddqn" or not _has_agent(agents_dir / target.stem) or not _has_agent(parent):
-        return False
-    origin = _sha256_of_origin(read_card(agents_dir / target.stem).fine_tuned_from, parent)
-    return origin is not None and origin != read_card(parent).sha256
+    stem = agents_dir / target.stem
+    return _has_agent(stem) and _old_parent_sha256(target, read_card(stem).fine_tuned_from, agents_dir) is not None
 
 
 def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
@@ -211,21 +212,20 @@ def _copy_agent(source: Path, destination: Path) -> None:
 
 def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs") -> DDQNTrainer:
     """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new. A run
-    fine-tuned from a replaced parent (:func:`replaced_parent`) is moved aside to ``<stem>-from-<sha256[:12]>``
+    fine-tuned from a vanilla agent that has since been replaced is moved aside to ``<stem>-from-<sha256[:12]>``
     (kept, not overwritten) and a new one starts."""
     run_dir = runs_dir / target.stem
     checkpoint = run_dir / "checkpoint.safetensors"
-    if checkpoint.exists() and replaced_parent(target, agents_dir):
-        parent = agents_dir / f"{target.game.lower()}-ddqn"
+    if checkpoint.exists():
         with safe_open(str(checkpoint), "pt") as handle:
             origin = json.loads(handle.metadata()["run_state"]).get("fine_tuned_from", "")
-        old = _sha256_of_origin(origin, parent)
-        if old is not None and old != read_card(parent).sha256:
+        old = _old_parent_sha256(target, origin, agents_dir)
+        if old is not None:
             aside = runs_dir / f"{target.stem}-from-{old[:12]}"
             if aside.exists():
                 raise FileExistsError(f"{aside} exists: move it away to start a new fine-tune of {target.stem}")
             run_dir.rename(aside)
-            print(f"campaign: {target.stem} was fine-tuned from a replaced {parent.name}; its run moved to {aside}",
+            print(f"campaign: {target.stem} was fine-tuned from a replaced vanilla agent; its run moved to {aside}",
                   flush=True)
     if checkpoint.exists():  # keep the run's own hyper-parameters
         return DDQNTrainer(DDQNConfig(**json.loads((run_dir / "config.json").read_text())), run_dir, resume=True)
@@ -286,11 +286,8 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
     if hours <= 0 or chunk_hours <= 0:
         raise ValueError("hours and chunk_hours must be positive")
     chosen = find_target(only) if only else None
-    if (chosen and chosen.method != "ddqn" and not _has_agent(agents_dir / chosen.stem)
-            and not (runs_dir / chosen.stem / "checkpoint.safetensors").exists()
-            and not _has_agent(agents_dir / f"{chosen.game.lower()}-ddqn")):
-        raise FileNotFoundError(f"{chosen.stem} is fine-tuned from {chosen.game.lower()}-ddqn, which does not exist "
-                                f"yet: train it first (paperlib campaign --hours H --agent {chosen.game.lower()}-ddqn)")
+    if chosen and not (runs_dir / chosen.stem / "checkpoint.safetensors").exists():
+        _config_for(chosen, agents_dir)  # a missing parent fails now, not after the card evaluations
     deadline = time.time() + hours * 3600
     trainer, not_promoted = None, None
     while time.time() < deadline - 60:

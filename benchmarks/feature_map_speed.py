@@ -10,8 +10,11 @@ warmed up once, then timed --repeats times, interleaved (benchmarks/timing.py), 
 Captum computes KMAP exactly through the forward function x -> Q(s, argmax_a Q(x, a)), so its maps are
 compared with ours as a cross-check. Captum is a benchmark-only dependency: pip install captum.
 
-It also counts, per ablation, the ReLU units whose sign the ablation flips in each layer: the work an exact
-linearisation around the clean state would still have to correct (each flip's change propagates onwards).
+It also counts the work: multiply-adds in matrix products and convolutions per state (torch's FlopCounterMode)
+of ours and of the dense path, and of the first step of an exact linearisation around the clean state (the
+Jacobian of the policy's first linear pre-activations with respect to the input, by one vector-Jacobian product
+per unit); and, per ablation, the ReLU units whose sign the ablation flips in each layer, which that
+linearisation would still have to correct (each flip's change propagates onwards).
 
 Usage: python benchmarks/feature_map_speed.py [--states 2] [--repeats 3] [--threads 1] [--agent data/agents/pong-ddqn | --game RoadRunner]
 """
@@ -19,9 +22,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
+from typing import Callable
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.timing import describe, machine, time_interleaved
 from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_literal, conv_stack
@@ -55,6 +61,30 @@ def captum_kmap(network: torch.nn.Module, state: torch.Tensor, per_eval: int) ->
     with torch.no_grad():
         return FeatureAblation(forward).attribute(state.unsqueeze(0), baselines=0.0, feature_mask=mask,
                                                   perturbations_per_eval=per_eval)[0, 0].reshape(-1)
+
+
+def multiply_adds(compute: Callable[[], object]) -> float:
+    """Multiply-adds (flops / 2) in the matrix products and convolutions of one call of ``compute``."""
+    with FlopCounterMode(display=False) as counter:
+        compute()
+    return counter.get_total_flops() / 2
+
+
+def jacobian_multiply_adds(network: torch.nn.Module, state: torch.Tensor) -> tuple[float, float]:
+    """(multiply-adds, seconds) of the input Jacobian of the pre-activations of the linear layers the policy
+    depends on, one vector-Jacobian product per unit (the clean forward pass excluded)."""
+    stack = conv_stack(network)
+    layers = [stack.linears[i] for i in (stack.policy_linears or range(len(stack.linears)))]
+    units = sum(layer.out_features for layer in layers)
+    inputs = state.expand(units, *state.shape).clone().requires_grad_()
+    features = inputs
+    for conv in stack.convs:
+        features = torch.relu(conv(features))
+    pre = torch.cat([layer(features.flatten(1)) for layer in layers], dim=1)
+    start = time.perf_counter()
+    with FlopCounterMode(display=False) as counter:
+        torch.autograd.grad(pre, inputs, torch.eye(units))
+    return counter.get_total_flops() / 2, time.perf_counter() - start
 
 
 def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple[float, float]]:
@@ -122,6 +152,16 @@ def main() -> None:
         diff = max(float((a - b).abs().max()) for a, b in zip(kmaps[name], kmaps["ours"]))
         ratio = statistics.median(seconds[name]) / ours
         print(f"{name:10s} {describe(seconds[name], len(states)):>22s} {ratio:14.1f} {diff:17.2e}")
+    ours_work = multiply_adds(lambda: methods["ours"](states[0]))
+    dense_work = multiply_adds(lambda: methods["dense"](states[0]))
+    jacobian_work, jacobian_seconds = jacobian_multiply_adds(network, states[0])
+    per_state = {name: statistics.median(seconds[name]) / len(states) for name in ("ours", "dense")}
+    print("work per state, multiply-adds in matrix products and convolutions (first state; rate: over the median "
+          "time per state):")
+    print(f"  ours {ours_work / 1e9:.2f} G ({ours_work / per_state['ours'] / 1e9:.1f} G/s), dense "
+          f"{dense_work / 1e9:.2f} G ({dense_work / per_state['dense'] / 1e9:.1f} G/s, "
+          f"{dense_work / ours_work:.1f}x ours); the linearisation's input Jacobian alone "
+          f"{jacobian_work / 1e9:.2f} G ({jacobian_seconds:.2f} s)")
     print(f"{'layer':10s} {'ReLU flips per ablation':>24s} {'pixels with a flip':>19s}  (first state)")
     for layer, (mean, share) in relu_flips(network, states[0]).items():
         print(f"{layer:10s} {mean:24.1f} {share:19.1%}")

@@ -137,8 +137,8 @@ def missing_evaluations(agents_dir: Path = AGENTS_DIR, only: str | None = None) 
 
 def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int = 10, only: str | None = None) -> bool:
     """Run the evaluations of :func:`missing_evaluations` one after another, each written into its card as it ends,
-    until none is left (returns True) or ``deadline`` (a ``time.time()``) pauses one (returns False; its checkpoint
-    is kept, so the next call continues it)."""
+    until none is left (returns True) or ``deadline`` (a ``time.time()``) or a stop signal pauses one (returns False;
+    its checkpoint is kept, so the next call continues it)."""
     for target, attack in missing_evaluations(agents_dir, only):
         stem = agents_dir / target.stem
         print(f"campaign: completing the model card of {target.stem}: {attack.label}", flush=True)
@@ -281,7 +281,8 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
     its minimum; it is still promoted only if it improves) and complete just its card.
 
     Consecutive chunks of the same agent share one trainer (and its replay buffer); SIGINT or SIGTERM
-    ends the current chunk, which is still evaluated, and then the campaign.
+    ends the current chunk, which is still evaluated, and then the campaign; during a card evaluation it
+    pauses that evaluation with its checkpoint (:func:`complete_cards`) and ends the campaign.
     """
     if hours <= 0 or chunk_hours <= 0:
         raise ValueError("hours and chunk_hours must be positive")

@@ -10,7 +10,8 @@ from pathlib import Path
 from paperlib.configdoc import add_config_options, config_from_args
 
 PAUSED_EXIT_CODE = 3
-"""Exit status of ``paperlib evaluate --max-minutes`` when it stopped before the evaluation finished."""
+"""Exit status of ``paperlib evaluate`` when it stopped before the evaluation finished (``--max-minutes``,
+Ctrl-C or SIGTERM), its checkpoint saved."""
 
 
 def _positive_int(text: str) -> int:

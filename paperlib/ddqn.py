@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import json
 import shutil
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from paperlib.progress import Progress
 from paperlib.replay import ReplayBuffer
 from paperlib.sa_regularizer import SA_BOUNDS, sa_eps_at, sa_regularizer
 from paperlib.schedules import EpsilonGreedy, check_zeta_mu, linear_epsilon
+from paperlib.stop_signals import StopSignals
 
 METHODS = ("ddqn", "sa-ddqn")
 """Training methods."""
@@ -323,9 +323,6 @@ class DDQNTrainer:
         return card
 
     # -- training ----------------------------------------------------------------------------
-    def _request_stop(self, signum: int, frame: object) -> None:
-        self.stop_requested = True
-
     def _greedy(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return self.online(to_network_input(obs, self.device)).argmax(dim=1).cpu().numpy()
@@ -373,7 +370,6 @@ class DDQNTrainer:
                        % 2**31)
         envs = AtariEnvs(EnvConfig(cfg.game, num_envs=cfg.num_envs, frame_stack=cfg.frame_stack, training=True))
         buffer = self.buffer
-        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         progress = Progress(cfg.total_steps, self.state.env_step, f"{cfg.game} {cfg.method}", enabled=self.show_progress,
                             deadline=deadline)
         cpu0, wall0 = time.process_time(), time.time()
@@ -381,45 +377,45 @@ class DDQNTrainer:
         losses: list[float] = []
         next_checkpoint = (self.state.env_step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
         update_credit = 0
-        try:
-            obs = envs.reset(seed=env_seed)
-            explorer = EpsilonGreedy(cfg.num_envs, self.spec.n_actions, cfg.explore_zeta_mu)
-            while (self.state.env_step < cfg.total_steps and not self.stop_requested
-                   and (deadline is None or time.time() < deadline)):
-                epsilon = linear_epsilon(self.state.env_step, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
-                actions = explorer.act(self._greedy(obs), epsilon, self.rng)
-                step = envs.step(actions)
-                explorer.end_runs(step.episode_end)
-                buffer.add(obs, actions, step.reward, step.next_obs, step.terminal, step.episode_end)
-                obs = step.obs
-                previous_step = self.state.env_step
-                self.state.env_step += cfg.num_envs
-                self.state.cpu_seconds = cpu_base + time.process_time() - cpu0
-                self.state.wall_seconds = wall_base + time.time() - wall0
-                if len(buffer) >= cfg.learning_starts:
-                    update_credit += cfg.num_envs
-                    while update_credit >= cfg.train_every:
-                        losses.append(self._update(buffer))
-                        self.state.updates += 1
-                        update_credit -= cfg.train_every
-                if self.state.env_step // cfg.target_update > previous_step // cfg.target_update:
-                    self.target.load_state_dict(self.online.state_dict())
-                if step.finished:
-                    loss = float(np.mean(losses[-100:])) if losses else float("nan")
-                    self._append_curve([(self.state.env_step, ret, length, round(epsilon, 5), round(loss, 6),
-                                         round(self.state.wall_seconds, 1)) for ret, length in step.finished])
-                    self.state.episodes += len(step.finished)
-                    progress.record_returns([ret for ret, _ in step.finished])
-                progress.update(self.state.env_step, epsilon=epsilon, updates=self.state.updates)
-                if self.state.env_step >= next_checkpoint:
-                    self._save_checkpoint()
-                    self.export_agent()
-                    next_checkpoint += cfg.checkpoint_every
-            self._save_checkpoint()
-            self._save_replay()
-            return self.export_agent()
-        finally:
-            progress.close()
-            envs.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        with StopSignals(f"{cfg.game} {cfg.method} training") as stop:
+            try:
+                obs = envs.reset(seed=env_seed)
+                explorer = EpsilonGreedy(cfg.num_envs, self.spec.n_actions, cfg.explore_zeta_mu)
+                while (self.state.env_step < cfg.total_steps and not stop.requested
+                       and (deadline is None or time.time() < deadline)):
+                    epsilon = linear_epsilon(self.state.env_step, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
+                    actions = explorer.act(self._greedy(obs), epsilon, self.rng)
+                    step = envs.step(actions)
+                    explorer.end_runs(step.episode_end)
+                    buffer.add(obs, actions, step.reward, step.next_obs, step.terminal, step.episode_end)
+                    obs = step.obs
+                    previous_step = self.state.env_step
+                    self.state.env_step += cfg.num_envs
+                    self.state.cpu_seconds = cpu_base + time.process_time() - cpu0
+                    self.state.wall_seconds = wall_base + time.time() - wall0
+                    if len(buffer) >= cfg.learning_starts:
+                        update_credit += cfg.num_envs
+                        while update_credit >= cfg.train_every:
+                            losses.append(self._update(buffer))
+                            self.state.updates += 1
+                            update_credit -= cfg.train_every
+                    if self.state.env_step // cfg.target_update > previous_step // cfg.target_update:
+                        self.target.load_state_dict(self.online.state_dict())
+                    if step.finished:
+                        loss = float(np.mean(losses[-100:])) if losses else float("nan")
+                        self._append_curve([(self.state.env_step, ret, length, round(epsilon, 5), round(loss, 6),
+                                             round(self.state.wall_seconds, 1)) for ret, length in step.finished])
+                        self.state.episodes += len(step.finished)
+                        progress.record_returns([ret for ret, _ in step.finished])
+                    progress.update(self.state.env_step, epsilon=epsilon, updates=self.state.updates)
+                    if self.state.env_step >= next_checkpoint:
+                        self._save_checkpoint()
+                        self.export_agent()
+                        next_checkpoint += cfg.checkpoint_every
+                self._save_checkpoint()
+                self._save_replay()
+                return self.export_agent()
+            finally:
+                progress.close()
+                envs.close()
+                self.stop_requested = stop.requested

@@ -8,6 +8,7 @@ run again, it continues exactly where it stopped (the result is the same as with
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from time import monotonic
 from typing import Iterator
@@ -25,6 +26,7 @@ from paperlib.networks import build_network
 from paperlib.play_checkpoint import CheckpointError, PlayCheckpoint, observation_digest
 from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
+from paperlib.stop_signals import StopSignals
 
 
 CHECKPOINT_SECONDS = 600.0
@@ -32,7 +34,7 @@ CHECKPOINT_SECONDS = 600.0
 
 
 class EvaluationPaused(RuntimeError):
-    """An evaluation stopped at its time limit; its checkpoint lets the same call continue it."""
+    """An evaluation stopped at its time limit or by a stop signal; its checkpoint lets the same call continue it."""
 
     def __init__(self, path: Path, steps: int) -> None:
         super().__init__(f"evaluation paused after {steps} agent steps; its checkpoint is {path}: "
@@ -111,8 +113,8 @@ def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, se
     """Play ``episodes`` episodes (see :func:`play`) and summarise their unclipped returns.
 
     With ``checkpoint_path``, continues from the checkpoint there if there is one and saves its progress
-    there every :data:`CHECKPOINT_SECONDS`; with ``stop_after_seconds`` too, saves and raises
-    :class:`EvaluationPaused` once that much time has passed.
+    there every :data:`CHECKPOINT_SECONDS`, and on SIGINT or SIGTERM saves and raises :class:`EvaluationPaused`;
+    with ``stop_after_seconds`` too, it does the same once that much time has passed.
     """
     if stop_after_seconds is not None and (checkpoint_path is None or stop_after_seconds < 0):
         raise ValueError("stop_after_seconds needs a checkpoint_path and must be >= 0")
@@ -125,19 +127,21 @@ def evaluate_network(network: torch.nn.Module, game: str, episodes: int = 10, se
     bar = Progress(episodes, 0, f"evaluate {game} ({label})", enabled=progress, unit="episode")
     start = last_save = monotonic()
     returns: list[float | None] = []
-    for t, _, active, returns in play(network, game, episodes, seed, epsilon, frame_stack,  # noqa: B007 (read after)
-                                      max_frames_per_episode, attack, checkpoint):
-        bar.update(int((~active).sum()), steps=t)
-        if checkpoint is None:
-            continue
-        now = monotonic()
-        if stop_after_seconds is not None and now - start >= stop_after_seconds:
-            checkpoint.save(checkpoint_path)
-            bar.close()
-            raise EvaluationPaused(checkpoint_path, t)
-        if now - last_save >= CHECKPOINT_SECONDS:
-            checkpoint.save(checkpoint_path)
-            last_save = now
+    stop = StopSignals(f"the {game} evaluation")  # caught only while there is a checkpoint to save
+    with stop if checkpoint is not None else nullcontext():
+        for t, _, active, returns in play(network, game, episodes, seed, epsilon, frame_stack,  # noqa: B007
+                                          max_frames_per_episode, attack, checkpoint):
+            bar.update(int((~active).sum()), steps=t)
+            if checkpoint is None:
+                continue
+            now = monotonic()
+            if stop.requested or (stop_after_seconds is not None and now - start >= stop_after_seconds):
+                checkpoint.save(checkpoint_path)
+                bar.close()
+                raise EvaluationPaused(checkpoint_path, t)
+            if now - last_save >= CHECKPOINT_SECONDS:
+                checkpoint.save(checkpoint_path)
+                last_save = now
     bar.update(episodes)
     bar.close()
     return _summarise(np.array(returns, dtype=np.float64), seed, epsilon, attack)

@@ -21,8 +21,35 @@ def test_at_least_one_repeat():
         time_interleaved({"a": lambda: None}, repeats=0)
 
 
-def test_machine_names_threads_and_load():
+def test_machine_names_threads_and_load(monkeypatch):
+    import os
+
+    import torch
+
     from benchmarks.timing import machine
 
-    description = machine()
-    assert "thread(s)" in description and "load average" in description and "torch" in description
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 0.25, 3.0))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        description = machine()
+    finally:
+        torch.set_num_threads(threads)
+    assert description.endswith(", 1 thread(s), load average 1.50 0.25 3.00")
+    assert f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()} kernels)" in description
+
+
+def test_multiply_adds_count_products_and_the_jacobian_one_product_per_unit():
+    import torch
+
+    from benchmarks.feature_map_speed import jacobian_multiply_adds, multiply_adds
+    from paperlib.networks import build_network
+
+    layer = torch.nn.Linear(4, 3)
+    assert multiply_adds(lambda: layer(torch.zeros(2, 4))) == 2 * 4 * 3
+    torch.manual_seed(0)
+    network = build_network("dueling", 1, 6)
+    # per unit of the advantage stream's first layer, one input-gradient pass back through it and the convolutions
+    per_unit = 20 * 20 * 32 * 8 * 8 + 9 * 9 * 64 * 32 * 4 * 4 + 7 * 7 * 64 * 64 * 3 * 3 + 3136 * 512
+    work, seconds = jacobian_multiply_adds(network, torch.rand(1, 84, 84))
+    assert work == 512 * per_unit and seconds > 0

@@ -123,6 +123,32 @@ def test_a_paused_evaluation_continues_to_the_same_returns(tmp_path, monkeypatch
     assert resumed == uninterrupted
 
 
+def test_a_signal_pauses_a_checkpointed_evaluation_which_continues_to_the_same_returns(tmp_path):
+    import os
+    import signal
+
+    from paperlib.evaluate import EvaluationPaused
+
+    net = _random_pong_network()
+    settings = dict(episodes=2, seed=1, epsilon=0.3, max_frames_per_episode=500, progress=False)
+    uninterrupted = evaluate_network(net, "pong", **settings)
+    calls = {"n": 0}
+
+    def interrupted_forward(module, inputs):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    hook = net.register_forward_pre_hook(interrupted_forward)
+    path = tmp_path / "partial.npz"
+    with pytest.raises(EvaluationPaused) as paused:
+        evaluate_network(net, "pong", checkpoint_path=path, **settings)
+    hook.remove()
+    assert paused.value.steps == 30 and path.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert evaluate_network(net, "pong", checkpoint_path=path, **settings) == uninterrupted
+
+
 def test_a_checkpoint_that_does_not_replay_is_refused(tmp_path, monkeypatch):
     from paperlib.evaluate import EvaluationPaused
     from paperlib.play_checkpoint import CheckpointError, PlayCheckpoint

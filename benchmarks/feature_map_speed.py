@@ -13,7 +13,8 @@ compared with ours as a cross-check. Captum is a benchmark-only dependency: pip 
 It also counts the work: multiply-adds in matrix products and convolutions per state (torch's FlopCounterMode)
 of ours and of the dense path, and of the first step of an exact linearisation around the clean state (the
 Jacobian of the policy's first linear pre-activations with respect to the input, by one vector-Jacobian product
-per unit); and, per ablation, the ReLU units whose sign the ablation flips in each layer, which that
+per unit), and the floor of an incremental method, the multiply-adds of propagating only the nonzero changes
+unit by unit; and, per ablation, the ReLU units whose sign the ablation flips in each layer, which that
 linearisation would still have to correct (each flip's change propagates onwards).
 
 Usage: python benchmarks/feature_map_speed.py [--states 2] [--repeats 3] [--threads 1] [--agent data/agents/pong-ddqn | --game RoadRunner]
@@ -27,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.timing import describe, machine, time_interleaved
@@ -87,30 +89,59 @@ def jacobian_multiply_adds(network: torch.nn.Module, state: torch.Tensor) -> tup
     return counter.get_total_flops() / 2, time.perf_counter() - start
 
 
-def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple[float, float]]:
-    """Per layer with a ReLU: (mean number of units whose sign the ablation flips, fraction of pixels with a flip)."""
+def _ablated_layers(network: torch.nn.Module, state: torch.Tensor):
+    """The conv-stack view of ``network``, its layer names, and per layer its input and its pre-activation for the
+    clean state (batch 1) and for every single-pixel ablation (batch H * W); pre-activations flattened per example."""
     stack = conv_stack(network)
     channels, height, width = state.shape
     pixels = torch.arange(height * width)
     ablated = state.expand(len(pixels), channels, height, width).clone()
     ablated[pixels, :, pixels // width, pixels % width] = 0.0
 
-    def pre_activations(x: torch.Tensor) -> list[torch.Tensor]:
+    def layers(x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         out = []
         for conv in stack.convs:
             pre = conv(x)
-            out.append(pre.flatten(1))
+            out.append((x, pre.flatten(1)))
             x = torch.relu(pre)
-        return out + [layer(x.flatten(1)) for layer in stack.linears]
+        return out + [(x.flatten(1), layer(x.flatten(1))) for layer in stack.linears]
 
-    with torch.no_grad():
-        clean, changed = pre_activations(state.unsqueeze(0)), pre_activations(ablated)
+    with torch.no_grad():  # the clean state in the same batch: the same kernels, so unchanged values are equal bit for bit
+        both = layers(torch.cat([ablated, state.unsqueeze(0)]))
+    clean = [(inputs[-1:], pre[-1:]) for inputs, pre in both]
+    changed = [(inputs[:-1], pre[:-1]) for inputs, pre in both]
     names = [f"conv{i + 1}" for i in range(len(stack.convs))] + [f"linear{i + 1}" for i in range(len(stack.linears))]
+    return stack, names, clean, changed
+
+
+def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """Per layer with a ReLU: (mean number of units whose sign the ablation flips, fraction of pixels with a flip)."""
+    _, names, clean, changed = _ablated_layers(network, state)
     flips = {}
-    for name, before, after in zip(names, clean, changed):
+    for name, (_, before), (_, after) in zip(names, clean, changed):
         count = ((before > 0) != (after > 0)).sum(dim=1).float()
         flips[name] = (float(count.mean()), float((count > 0).float().mean()))
     return flips
+
+
+def sparse_work_floor(network: torch.nn.Module, state: torch.Tensor) -> float:
+    """Multiply-adds per state of a propagation that touches only the nonzero changes, from the ablated pixel up to
+    the pre-activations of the linear layers the policy depends on: for every ablation and layer, each input unit
+    the ablation changes times the weights it meets (a convolution's input cell: C_out times the number of output
+    cells whose kernel covers it; a linear layer's input: its out_features). The arithmetic floor of an exact
+    incremental method that propagates changes unit by unit."""
+    stack, _, clean, changed = _ablated_layers(network, state)
+    policy = [stack.linears[i] for i in (stack.policy_linears or range(len(stack.linears)))]
+    floor = 0.0
+    for conv, (before, _), (after, _) in zip(stack.convs, clean, changed):
+        moved = (after != before).flatten(2).sum(dim=(0, 1)).float()  # per input cell, over pixels and channels
+        out_size = [(n - k) // s + 1 for n, k, s in zip(before.shape[2:], conv.kernel_size, conv.stride)]
+        covers = nn.functional.conv_transpose2d(torch.ones(1, 1, *out_size), torch.ones(1, 1, *conv.kernel_size),
+                                                stride=conv.stride)[0, 0]
+        meets = nn.functional.pad(covers, (0, before.shape[3] - covers.shape[1], 0, before.shape[2] - covers.shape[0]))
+        floor += float(moved @ meets.reshape(-1)) * conv.out_channels
+    before, after = clean[len(stack.convs)][0], changed[len(stack.convs)][0]
+    return floor + float((after != before).sum()) * sum(layer.out_features for layer in policy)
 
 
 def main() -> None:
@@ -162,6 +193,9 @@ def main() -> None:
           f"{dense_work / 1e9:.2f} G ({dense_work / per_state['dense'] / 1e9:.1f} G/s, "
           f"{dense_work / ours_work:.1f}x ours); the linearisation's input Jacobian alone "
           f"{jacobian_work / 1e9:.2f} G ({jacobian_seconds:.2f} s)")
+    floor = sparse_work_floor(network, states[0])
+    print(f"  a propagation of only the nonzero changes, unit by unit: {floor / 1e9:.2f} G "
+          f"({ours_work / floor:.1f}x less than ours)")
     print(f"{'layer':10s} {'ReLU flips per ablation':>24s} {'pixels with a flip':>19s}  (first state)")
     for layer, (mean, share) in relu_flips(network, states[0]).items():
         print(f"{layer:10s} {mean:24.1f} {share:19.1%}")

@@ -53,3 +53,35 @@ def test_multiply_adds_count_products_and_the_jacobian_one_product_per_unit():
     per_unit = 20 * 20 * 32 * 8 * 8 + 9 * 9 * 64 * 32 * 4 * 4 + 7 * 7 * 64 * 64 * 3 * 3 + 3136 * 512
     work, seconds = jacobian_multiply_adds(network, torch.rand(1, 84, 84))
     assert work == 512 * per_unit and seconds > 0
+
+
+def test_sparse_work_floor_equals_a_unit_by_unit_count():
+    import itertools
+
+    import torch
+
+    from benchmarks.feature_map_speed import sparse_work_floor
+    from paperlib.ablation import conv_stack
+    from tests.test_feature_maps import ARCHITECTURES, SmallConvQ, _state
+
+    torch.manual_seed(3)
+    spec = ARCHITECTURES["non-square"]
+    network = SmallConvQ(**spec).eval()
+    state = _state(spec["in_channels"], spec["in_shape"], seed=1)
+    stack = conv_stack(network)
+    expected = 0
+    with torch.no_grad():
+        for i, j in itertools.product(range(state.shape[1]), range(state.shape[2])):
+            x, ablated = state.unsqueeze(0), state.unsqueeze(0).clone()
+            ablated[:, :, i, j] = 0.0
+            for conv in stack.convs:
+                out_h, out_w = conv(x).shape[2:]
+                (k_r, k_c), (s_r, s_c) = conv.kernel_size, conv.stride
+                for _channel, a, b in (ablated[0] != x[0]).nonzero().tolist():
+                    meets = sum(1 for u in range(out_h) for v in range(out_w)
+                                if 0 <= a - s_r * u < k_r and 0 <= b - s_c * v < k_c)
+                    expected += meets * conv.out_channels
+                x, ablated = torch.relu(conv(x)), torch.relu(conv(ablated))
+            expected += int((x != ablated).sum()) * sum(layer.out_features for layer in stack.linears)
+    assert expected > 0
+    assert sparse_work_floor(network, state) == expected

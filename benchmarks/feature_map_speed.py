@@ -89,7 +89,7 @@ def jacobian_multiply_adds(network: torch.nn.Module, state: torch.Tensor) -> tup
     return counter.get_total_flops() / 2, time.perf_counter() - start
 
 
-def _ablated_layers(network: torch.nn.Module, state: torch.Tensor):
+def ablated_layers(network: torch.nn.Module, state: torch.Tensor):
     """The conv-stack view of ``network``, its layer names, and per layer its input and its pre-activation for the
     clean state (batch 1) and for every single-pixel ablation (batch H * W); pre-activations flattened per example."""
     stack = conv_stack(network)
@@ -114,9 +114,10 @@ def _ablated_layers(network: torch.nn.Module, state: torch.Tensor):
     return stack, names, clean, changed
 
 
-def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple[float, float]]:
-    """Per layer with a ReLU: (mean number of units whose sign the ablation flips, fraction of pixels with a flip)."""
-    _, names, clean, changed = _ablated_layers(network, state)
+def relu_flips(layers) -> dict[str, tuple[float, float]]:
+    """Per layer with a ReLU, from :func:`ablated_layers`: (mean number of units whose sign the ablation flips, fraction
+    of pixels with a flip)."""
+    _, names, clean, changed = layers
     flips = {}
     for name, (_, before), (_, after) in zip(names, clean, changed):
         count = ((before > 0) != (after > 0)).sum(dim=1).float()
@@ -124,21 +125,22 @@ def relu_flips(network: torch.nn.Module, state: torch.Tensor) -> dict[str, tuple
     return flips
 
 
-def sparse_work_floor(network: torch.nn.Module, state: torch.Tensor) -> float:
-    """Multiply-adds per state of a propagation that touches only the nonzero changes, from the ablated pixel up to
-    the pre-activations of the linear layers the policy depends on: for every ablation and layer, each input unit
-    the ablation changes times the weights it meets (a convolution's input cell: C_out times the number of output
-    cells whose kernel covers it; a linear layer's input: its out_features). The arithmetic floor of an exact
-    incremental method that propagates changes unit by unit."""
-    stack, _, clean, changed = _ablated_layers(network, state)
+def sparse_work_floor(layers) -> float:
+    """From :func:`ablated_layers`, the multiply-adds per state of a propagation that touches only the nonzero
+    changes, from the ablated pixel up to the pre-activations of the linear layers the policy depends on: for every
+    ablation and layer, each input unit the ablation changes times the weights it meets (a convolution's input cell:
+    C_out times the number of output cells whose kernel covers it; a linear layer's input: its out_features). The
+    arithmetic floor of an exact incremental method that propagates changes unit by unit."""
+    stack, _, clean, changed = layers
     policy = [stack.linears[i] for i in (stack.policy_linears or range(len(stack.linears)))]
     floor = 0.0
     for conv, (before, _), (after, _) in zip(stack.convs, clean, changed):
         moved = (after != before).flatten(2).sum(dim=(0, 1)).float()  # per input cell, over pixels and channels
-        out_size = [(n - k) // s + 1 for n, k, s in zip(before.shape[2:], conv.kernel_size, conv.stride)]
-        covers = nn.functional.conv_transpose2d(torch.ones(1, 1, *out_size), torch.ones(1, 1, *conv.kernel_size),
-                                                stride=conv.stride)[0, 0]
-        meets = nn.functional.pad(covers, (0, before.shape[3] - covers.shape[1], 0, before.shape[2] - covers.shape[0]))
+        sizes = list(zip(before.shape[2:], conv.kernel_size, conv.stride))
+        # per input cell, the output cells whose kernel covers it (output_padding: the cells no kernel reaches)
+        meets = nn.functional.conv_transpose2d(torch.ones(1, 1, *[(n - k) // s + 1 for n, k, s in sizes]),
+                                               torch.ones(1, 1, *conv.kernel_size), stride=conv.stride,
+                                               output_padding=[(n - k) % s for n, k, s in sizes])
         floor += float(moved @ meets.reshape(-1)) * conv.out_channels
     before, after = clean[len(stack.convs)][0], changed[len(stack.convs)][0]
     return floor + float((after != before).sum()) * sum(layer.out_features for layer in policy)
@@ -193,11 +195,12 @@ def main() -> None:
           f"{dense_work / 1e9:.2f} G ({dense_work / per_state['dense'] / 1e9:.1f} G/s, "
           f"{dense_work / ours_work:.1f}x ours); the linearisation's input Jacobian alone "
           f"{jacobian_work / 1e9:.2f} G ({jacobian_seconds:.2f} s)")
-    floor = sparse_work_floor(network, states[0])
+    layers = ablated_layers(network, states[0])
+    floor = sparse_work_floor(layers)
     print(f"  a propagation of only the nonzero changes, unit by unit: {floor / 1e9:.2f} G "
           f"({ours_work / floor:.1f}x less than ours)")
     print(f"{'layer':10s} {'ReLU flips per ablation':>24s} {'pixels with a flip':>19s}  (first state)")
-    for layer, (mean, share) in relu_flips(network, states[0]).items():
+    for layer, (mean, share) in relu_flips(layers).items():
         print(f"{layer:10s} {mean:24.1f} {share:19.1%}")
 
 

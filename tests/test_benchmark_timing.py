@@ -60,7 +60,7 @@ def test_sparse_work_floor_equals_a_unit_by_unit_count():
 
     import torch
 
-    from benchmarks.feature_map_speed import sparse_work_floor
+    from benchmarks.feature_map_speed import ablated_layers, sparse_work_floor
     from paperlib.ablation import conv_stack
     from tests.test_feature_maps import ARCHITECTURES, SmallConvQ, _state
 
@@ -84,4 +84,4 @@ def test_sparse_work_floor_equals_a_unit_by_unit_count():
                 x, ablated = torch.relu(conv(x)), torch.relu(conv(ablated))
             expected += int((x != ablated).sum()) * sum(layer.out_features for layer in stack.linears)
     assert expected > 0
-    assert sparse_work_floor(network, state) == expected
+    assert sparse_work_floor(ablated_layers(network, state)) == expected

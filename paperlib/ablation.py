@@ -18,12 +18,18 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
   The rest of the head runs batched. Pixels that are already zero in every frame are not
   propagated at all: there Z_ij(s) = s (more than half of a RoadRunner frame is black). The
   weight matrices this needs are kept between calls while the weights are unchanged. Changes are
-  kept channels last, (P, h, w, C). On CPU every result is reproducible bit for bit; on CUDA, index_add
+  kept channels last, (P, h, w, C). On CPU the batches of pixels run on as many Python threads as torch has
+  intra-op threads, each batch single-threaded: its operators are too small to keep two cores busy, and two
+  batches at once are 1.1-1.3x faster than one batch on two threads (benchmarks/feature_map_speed.py).
+  On CPU every result is reproducible bit for bit; on CUDA, index_add
   accumulates in an unspecified order, so repeated runs can differ in the last bits (not in the exactness).
 """
 from __future__ import annotations
 
+import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -147,13 +153,20 @@ def _relu_change(delta_pre: torch.Tensor, windows: tuple[torch.Tensor, torch.Ten
 
 
 def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: int = 512,
-                          up_to_shift: bool = False) -> torch.Tensor:
+                          up_to_shift: bool = False, workers: int | None = None) -> torch.Tensor:
     """(H*W, A) Q-values by propagating only the change each ablation makes (see the module docstring).
 
     ``up_to_shift=True`` returns Q-values up to a per-pixel constant (enough for the greedy action and the
     softmax policy, so for KMAP and HMAP), which skips the value stream of a dueling network.
+    ``workers`` batches run at once, each on one intra-op thread (default: ``torch.get_num_threads()`` on
+    CPU, 1 elsewhere); torch's thread count is set to 1 meanwhile and restored after. The values are those of
+    one batch at a time on one thread, whatever ``workers``.
     """
     _check_state(state)
+    if workers is None:
+        workers = torch.get_num_threads() if state.device.type == "cpu" else 1
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     stack = conv_stack(network)
     if stack is None:
         raise TypeError(f"{type(network).__name__} is not a conv-stack network; use ablated_q_dense")
@@ -181,11 +194,33 @@ def ablated_q_incremental(network: nn.Module, state: torch.Tensor, batch_size: i
         live = live[order]
         windows = [(rows[order], cols[order], len_r, len_c) for rows, cols, len_r, len_c in windows]
         clean_windows = [_AllWindows(pre, len_r, len_c) for pre, (_, _, len_r, len_c) in zip(clean_pre, windows)]
-        for batch in _batches_sharing_the_last_window(windows[-1], batch_size):
+
+        @torch.no_grad()  # grad mode is per thread
+        def propagate(batch: torch.Tensor) -> None:
             batch_windows = [(rows[batch], cols[batch], len_r, len_c) for rows, cols, len_r, len_c in windows]
             out[live[batch]] = head(_ablated_linear(stack.convs, linears, state, clean_windows, clean_linear,
-                                                    live[batch], batch_windows))
+                                                    live[batch], batch_windows))  # disjoint rows per batch
+
+        batches = list(_batches_sharing_the_last_window(windows[-1], batch_size))
+        if workers == 1 or len(batches) == 1:
+            for batch in batches:
+                propagate(batch)
+        else:
+            with _one_intra_op_thread(), ThreadPoolExecutor(min(workers, len(batches))) as pool:
+                for _ in pool.map(propagate, batches):  # re-raises a batch's exception
+                    pass
     return out
+
+
+@contextmanager
+def _one_intra_op_thread():
+    """torch's intra-op thread count set to 1 (it is global, seen by every thread), restored on exit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _windows(convs: list[nn.Conv2d], clean_pre, pixels: torch.Tensor,
@@ -298,6 +333,7 @@ class _WeightDerived:
     weight is unchanged (same storage, no in-place update since)."""
 
     _kept: "weakref.WeakKeyDictionary[nn.Module, _WeightDerived]"
+    _building = threading.Lock()  # batches of one state run on several threads
 
     def __init__(self, layer: nn.Module) -> None:
         self._layer = weakref.ref(layer)
@@ -310,15 +346,20 @@ class _WeightDerived:
 
     @classmethod
     def of(cls, layer: nn.Module):
-        kept = cls._kept.get(layer)
-        if kept is None or kept._stamp != cls._stamp_of(layer):
-            kept = cls._kept[layer] = cls(layer)
-        return kept
+        with cls._building:
+            kept = cls._kept.get(layer)
+            if kept is None or kept._stamp != cls._stamp_of(layer):
+                kept = cls._kept[layer] = cls(layer)
+            return kept
 
     def get(self, *key) -> torch.Tensor:
-        if key not in self._built:
-            self._built[key] = self._build(self._layer(), *key)
-        return self._built[key]
+        built = self._built.get(key)
+        if built is None:
+            with self._building:
+                built = self._built.get(key)
+                if built is None:
+                    built = self._built[key] = self._build(self._layer(), *key)
+        return built
 
 
 class _WindowMaps(_WeightDerived):

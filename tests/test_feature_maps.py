@@ -137,6 +137,28 @@ def test_incremental_is_exact_with_scattered_black_pixels(batch_size):
     _close(ablated_q_incremental(network, state, batch_size=batch_size), ablated_q_dense(network, state))
 
 
+
+@pytest.mark.parametrize("workers", [2, 5])
+def test_incremental_on_several_threads_gives_the_values_of_one(workers):
+    """Batches on several Python threads give bit for bit the values of one batch at a time on one thread, build
+    no autograd graph (grad mode is per thread; the parameters require grad) and leave torch's thread count as
+    it was."""
+    torch.manual_seed(7)
+    network = build_network("dueling", 1, 6)
+    state = _state(1, (84, 84), seed=8)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ablated_q_incremental(network, state, batch_size=300, workers=1)
+        torch.set_num_threads(3)
+        several = ablated_q_incremental(network, state, batch_size=300, workers=workers)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(several, one) and not several.requires_grad
+    with pytest.raises(ValueError, match="workers"):
+        ablated_q_incremental(network, state, workers=0)
+
 def _random_play_state(game: str, frame_stack: int, steps: int = 300) -> torch.Tensor:
     rng = np.random.default_rng(0)
     with AtariEnvs(EnvConfig(game, frame_stack=frame_stack)) as envs:

@@ -4,7 +4,8 @@ Same network (a random dueling Nature-CNN unless --agent is given), same real At
 warmed up once, then timed --repeats times, interleaved (benchmarks/timing.py), and the median is reported:
   literal   the paper's Algorithm 1, one forward pass per pixel
   dense     paperlib's batched dense path (any nn.Module)
-  ours      paperlib's incremental path (windowed change propagation)
+  ours      paperlib's incremental path (windowed change propagation; its pixel batches run on --threads
+            worker threads of one torch thread each)
   captum-1  Captum FeatureAblation, default perturbations_per_eval=1
   captum-64 Captum FeatureAblation, perturbations_per_eval=64
 Captum computes KMAP exactly through the forward function x -> Q(s, argmax_a Q(x, a)), so its maps are
@@ -185,7 +186,8 @@ def main() -> None:
         diff = max(float((a - b).abs().max()) for a, b in zip(kmaps[name], kmaps["ours"]))
         ratio = statistics.median(seconds[name]) / ours
         print(f"{name:10s} {describe(seconds[name], len(states)):>22s} {ratio:14.1f} {diff:17.2e}")
-    ours_work = multiply_adds(lambda: methods["ours"](states[0]))
+    # FlopCounterMode sees only the calling thread, so count ours with its batches run on this one
+    ours_work = multiply_adds(lambda: ablated_q_incremental(network, states[0], up_to_shift=True, workers=1))
     dense_work = multiply_adds(lambda: methods["dense"](states[0]))
     jacobian_work, jacobian_seconds = jacobian_multiply_adds(network, states[0])
     per_state = {name: statistics.median(seconds[name]) / len(states) for name in ("ours", "dense")}

@@ -20,7 +20,7 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
   weight matrices this needs are kept between calls while the weights are unchanged. Changes are
   kept channels last, (P, h, w, C). On CPU the batches of pixels run on as many Python threads as torch has
   intra-op threads, each batch single-threaded: its operators are too small to keep two cores busy, and two
-  batches at once are 1.1-1.3x faster than one batch on two threads (benchmarks/feature_map_speed.py).
+  batches at once were 1.02-1.24x faster than one batch on two threads, side by side on five networks.
   On CPU every result is reproducible bit for bit; on CUDA, index_add
   accumulates in an unspecified order, so repeated runs can differ in the last bits (not in the exactness).
 """

@@ -137,7 +137,6 @@ def test_incremental_is_exact_with_scattered_black_pixels(batch_size):
     _close(ablated_q_incremental(network, state, batch_size=batch_size), ablated_q_dense(network, state))
 
 
-
 @pytest.mark.parametrize("workers", [2, 5])
 def test_incremental_on_several_threads_gives_the_values_of_one(workers):
     """Batches on several Python threads give bit for bit the values of one batch at a time on one thread, build
@@ -158,6 +157,7 @@ def test_incremental_on_several_threads_gives_the_values_of_one(workers):
     assert torch.equal(several, one) and not several.requires_grad
     with pytest.raises(ValueError, match="workers"):
         ablated_q_incremental(network, state, workers=0)
+
 
 def _random_play_state(game: str, frame_stack: int, steps: int = 300) -> torch.Tensor:
     rng = np.random.default_rng(0)

@@ -333,12 +333,15 @@ class _WeightDerived:
     weight is unchanged (same storage, no in-place update since)."""
 
     _kept: "weakref.WeakKeyDictionary[nn.Module, _WeightDerived]"
-    _building = threading.Lock()  # batches of one state run on several threads
+    # batches of one state run on several threads: one lock guards the registries (held for dictionary work
+    # only), and each instance builds under its own re-entrant lock, so a ``_build`` may use ``of`` or ``get``
+    _registering = threading.Lock()
 
     def __init__(self, layer: nn.Module) -> None:
         self._layer = weakref.ref(layer)
         self._stamp = self._stamp_of(layer)
         self._built: dict[tuple, torch.Tensor] = {}
+        self._building = threading.RLock()
 
     @staticmethod
     def _stamp_of(layer: nn.Module) -> tuple:
@@ -346,7 +349,7 @@ class _WeightDerived:
 
     @classmethod
     def of(cls, layer: nn.Module):
-        with cls._building:
+        with cls._registering:
             kept = cls._kept.get(layer)
             if kept is None or kept._stamp != cls._stamp_of(layer):
                 kept = cls._kept[layer] = cls(layer)

@@ -1,5 +1,7 @@
 """KMAP/HMAP: exactness of the fast paths against the literal loop, hand-computed toy maps, invariances."""
 import math
+import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.ablation import ConvStack, ablated_q_dense, ablated_q_incremental, ablated_q_literal
+from paperlib.ablation import (ConvStack, _WeightDerived, ablated_q_dense, ablated_q_incremental,
+                               ablated_q_literal)
 from paperlib.feature_maps import (feature_maps, hmap_from_q, kmap_from_q, map_entropy, sparsity)
 from paperlib.agents import load_agent
 from paperlib.envs import AtariEnvs, EnvConfig
@@ -157,6 +160,30 @@ def test_incremental_on_several_threads_gives_the_values_of_one(workers):
     assert torch.equal(several, one) and not several.requires_grad
     with pytest.raises(ValueError, match="workers"):
         ablated_q_incremental(network, state, workers=0)
+
+
+def test_weight_derived_tables_may_build_from_other_tables():
+    """A table built from another table of the same layer, or of another layer, neither deadlocks nor is built
+    twice."""
+    class Doubled(_WeightDerived):
+        _kept = weakref.WeakKeyDictionary()
+        builds = []
+
+        @staticmethod
+        def _build(layer: nn.Module, power: int) -> torch.Tensor:
+            Doubled.builds.append(power)
+            if power == 0:
+                return layer.weight.detach().clone()
+            return 2 * Doubled.of(layer).get(power - 1)
+
+    layer = nn.Linear(2, 3)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(Doubled.of(layer).get(3)), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "building one table from another deadlocked"
+    assert torch.equal(results[0], 8 * layer.weight.detach())
+    assert torch.equal(Doubled.of(layer).get(2), 4 * layer.weight.detach()) and sorted(Doubled.builds) == [0, 1, 2, 3]
 
 
 def _random_play_state(game: str, frame_stack: int, steps: int = 300) -> torch.Tensor:

@@ -68,7 +68,7 @@ def ablated_q_dense(network: nn.Module, state: torch.Tensor, batch_size: int = 2
         for start in range(0, pixels, batch_size):
             index = torch.arange(start, min(start + batch_size, pixels), device=state.device)
             batch = state.expand(len(index), channels, height, width).clone()
-            batch[torch.arange(len(index)), :, index // width, index % width] = 0.0
+            batch[index - start, :, index // width, index % width] = 0.0
             out.append(network(batch))
     return torch.cat(out)
 

@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 
 from paperlib.agents import ModelCard, load_agent, save_agent
 from paperlib.atomic import atomic_path, write_json, write_text
+from paperlib.devices import resolve_device
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.games import get_game
 from paperlib.networks import NETWORKS, build_network
@@ -189,7 +190,7 @@ class DDQNTrainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.agent_out = Path(agent_out) if agent_out else self.run_dir / "agent"
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.show_progress = progress
         self.checkpoint_path = self.run_dir / "checkpoint.safetensors"
         self.curve_path = self.run_dir / "learning_curve.csv"

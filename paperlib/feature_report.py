@@ -19,6 +19,7 @@ from paperlib.agents import load_agent, read_card
 from paperlib.bootstrap import bootstrap_interval, lower_verdict
 from paperlib.cache import cached
 from paperlib.ddqn import METHOD_LABELS
+from paperlib.devices import resolve_device
 from paperlib.feature_maps import FeatureMaps, feature_maps, map_entropy, sparsity
 from paperlib.preprocess import to_network_input
 from paperlib.states import StateSampling, sample_states
@@ -42,14 +43,21 @@ MEASURES = {"S(K)": ("kmap", sparsity), "S(H)": ("hmap", sparsity), "H(K)": ("km
             "H(H)": ("hmap", map_entropy)}
 
 
-def agent_maps(stem: str | Path, sampling: StateSampling, temperature: float = 1.0, progress: bool = True) -> FeatureMaps:
-    """Per-state KMAP and HMAP of an agent on its sampled states (cached)."""
+def agent_maps(stem: str | Path, sampling: StateSampling, temperature: float = 1.0, progress: bool = True,
+               device: str = "cpu") -> FeatureMaps:
+    """Per-state KMAP and HMAP of an agent on its sampled states (cached), computed on ``device`` ("cpu" or
+    "cuda"). Maps computed on another device than the CPU are cached under their own key: the float rounding of
+    their Q-values, and so an argmax between near-equal actions, can differ."""
     card = read_card(stem)
+    target = resolve_device(device, check_available=False)  # a name torch does not know fails here
     params = {"sampling": asdict(sampling), "temperature": temperature, "revision": MAPS_REVISION}
+    if target.type != "cpu":
+        params["device"] = target.type  # CPU maps keep the key they had before devices were a parameter
 
     def compute() -> dict[str, np.ndarray]:
-        network, _ = load_agent(stem)
-        states = to_network_input(sample_states(stem, sampling).obs)
+        on = resolve_device(device)  # a device this machine lacks fails before any work
+        network, _ = load_agent(stem, on)
+        states = to_network_input(sample_states(stem, sampling).obs).to(on)
         maps = feature_maps(network, states, temperature, progress=progress)
         return {"kmap": maps.kmap, "hmap": maps.hmap}
 

@@ -18,7 +18,11 @@ per unit), and the floor of an incremental method, the multiply-adds of propagat
 unit by unit; and, per ablation, the ReLU units whose sign the ablation flips in each layer, which that
 linearisation would still have to correct (each flip's change propagates onwards).
 
-Usage: python benchmarks/feature_map_speed.py [--states 2] [--repeats 3] [--threads 1] [--agent data/agents/pong-ddqn | --game RoadRunner]
+On CUDA (--device cuda) every timed call ends with a synchronisation, and the work counts and ReLU flips are
+those of the same computations on that device.
+
+Usage: python benchmarks/feature_map_speed.py [--states 2] [--repeats 3] [--threads 1] [--device cpu]
+       [--agent data/agents/pong-ddqn | --game RoadRunner]
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.timing import describe, machine, time_interleaved
 from paperlib.ablation import ablated_q_dense, ablated_q_incremental, ablated_q_literal, conv_stack
 from paperlib.agents import load_agent
+from paperlib.devices import resolve_device
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.feature_maps import kmap_from_q
 from paperlib.games import get_game
@@ -60,7 +65,7 @@ def captum_kmap(network: torch.nn.Module, state: torch.Tensor, per_eval: int) ->
     with torch.no_grad():
         q_clean = network(state.unsqueeze(0))[0]
     forward = lambda x: q_clean[network(x).argmax(dim=1)]  # noqa: E731  K = f(s) - f(Z_ij(s))
-    mask = torch.arange(state[0].numel()).reshape(1, 1, *state.shape[1:]).expand(1, *state.shape)
+    mask = torch.arange(state[0].numel(), device=state.device).reshape(1, 1, *state.shape[1:]).expand(1, *state.shape)
     with torch.no_grad():
         return FeatureAblation(forward).attribute(state.unsqueeze(0), baselines=0.0, feature_mask=mask,
                                                   perturbations_per_eval=per_eval)[0, 0].reshape(-1)
@@ -86,7 +91,7 @@ def jacobian_multiply_adds(network: torch.nn.Module, state: torch.Tensor) -> tup
     pre = torch.cat([layer(features.flatten(1)) for layer in layers], dim=1)
     start = time.perf_counter()
     with FlopCounterMode(display=False) as counter:
-        torch.autograd.grad(pre, inputs, torch.eye(units))
+        torch.autograd.grad(pre, inputs, torch.eye(units, device=state.device))
     return counter.get_total_flops() / 2, time.perf_counter() - start
 
 
@@ -95,7 +100,7 @@ def ablated_layers(network: torch.nn.Module, state: torch.Tensor):
     clean state (batch 1) and for every single-pixel ablation (batch H * W); pre-activations flattened per example."""
     stack = conv_stack(network)
     channels, height, width = state.shape
-    pixels = torch.arange(height * width)
+    pixels = torch.arange(height * width, device=state.device)
     ablated = state.expand(len(pixels), channels, height, width).clone()
     ablated[pixels, :, pixels // width, pixels % width] = 0.0
 
@@ -139,8 +144,9 @@ def sparse_work_floor(layers) -> float:
         moved = (after != before).flatten(2).sum(dim=(0, 1)).float()  # per input cell, over pixels and channels
         sizes = list(zip(before.shape[2:], conv.kernel_size, conv.stride))
         # per input cell, the output cells whose kernel covers it (output_padding: the cells no kernel reaches)
-        meets = nn.functional.conv_transpose2d(torch.ones(1, 1, *[(n - k) // s + 1 for n, k, s in sizes]),
-                                               torch.ones(1, 1, *conv.kernel_size), stride=conv.stride,
+        like = {"device": before.device}
+        meets = nn.functional.conv_transpose2d(torch.ones(1, 1, *[(n - k) // s + 1 for n, k, s in sizes], **like),
+                                               torch.ones(1, 1, *conv.kernel_size, **like), stride=conv.stride,
                                                output_padding=[(n - k) % s for n, k, s in sizes])
         floor += float(moved @ meets.reshape(-1)) * conv.out_channels
     before, after = clean[len(stack.convs)][0], changed[len(stack.convs)][0]
@@ -149,22 +155,33 @@ def sparse_work_floor(layers) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--states", type=int, default=2)
+    parser.add_argument("--states", type=int, default=2, help="random-play states to time (default: 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each method, interleaved")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    parser.add_argument("--device", default="cpu", help="torch device of the network and states: cpu (default) "
+                        "or cuda")
     parser.add_argument("--agent", help="agent stem (default: a random dueling Nature-CNN)")
     parser.add_argument("--game", default="Pong", help="game of the states when no --agent is given (default: Pong)")
     parser.add_argument("--skip-slow", action="store_true", help="skip the literal loop and Captum's default")
     args = parser.parse_args()
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(args.threads)
     if args.agent:
-        network, card = load_agent(args.agent)
+        network, card = load_agent(args.agent, device)
         game = card.game
     else:
         torch.manual_seed(0)
         game = args.game
-        network = build_network("dueling", 1, get_game(game).n_actions).eval()
-    states = sample_states(game, args.states)
+        network = build_network("dueling", 1, get_game(game).n_actions).eval().to(device)
+    states = sample_states(game, args.states).to(device)
+
+    def finished(results: list) -> list:  # CUDA runs asynchronously: time until the work is done
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return results
 
     def ours(state):  # Q up to a per-pixel constant: all that KMAP and HMAP depend on
         return ablated_q_incremental(network, state, up_to_shift=True)
@@ -174,13 +191,14 @@ def main() -> None:
         methods["literal"] = lambda s: ablated_q_literal(network, s)
         methods["captum-1"] = lambda s: captum_kmap(network, s, 1)
     methods["captum-64"] = lambda s: captum_kmap(network, s, 64)
-    seconds, results = time_interleaved({name: lambda m=method: [m(s) for s in states]
+    seconds, results = time_interleaved({name: lambda m=method: finished([m(s) for s in states])
                                          for name, method in methods.items()}, args.repeats)
     with torch.no_grad():
         kmaps = {name: [r if name.startswith("captum") else kmap_from_q(network(s.unsqueeze(0))[0], r)
                         for s, r in zip(states, results[name])] for name in methods}
     ours = statistics.median(seconds["ours"])
-    print(f"{len(states)} {game} state(s), {args.repeats} repeats; {machine()}")
+    on = f"{torch.cuda.get_device_name(device)}, " if device.type == "cuda" else ""
+    print(f"{len(states)} {game} state(s), {args.repeats} repeats; {on}{machine()}")
     print(f"{'method':10s} {'s/state (range)':>22s} {'ratio to ours':>14s} {'max |K - K_ours|':>17s}")
     for name in methods:
         diff = max(float((a - b).abs().max()) for a, b in zip(kmaps[name], kmaps["ours"]))

@@ -96,6 +96,23 @@ def test_fast_paths_match_the_literal_loop_on_small_networks(name):
     _close(kmap_from_q(q_clean, ablated_q_incremental(network, state)), kmap_from_q(q_clean, literal))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["strided", "nature-dueling"])
+def test_fast_paths_on_cuda_give_the_cpu_values(name):
+    """Both fast paths on CUDA agree with the CPU's literal loop (the Nature-CNN: with its dense path)."""
+    torch.manual_seed(9)
+    if name == "nature-dueling":
+        network, state = build_network("dueling", 4, 6), _state(4, (84, 84), seed=10)
+        reference = ablated_q_dense(network, state)
+    else:
+        spec = ARCHITECTURES[name]
+        network, state = SmallConvQ(**spec), _state(spec["in_channels"], spec["in_shape"], seed=10)
+        reference = ablated_q_literal(network, state)
+    network, on_gpu = network.cuda(), state.cuda()
+    _close(ablated_q_incremental(network, on_gpu, batch_size=300).cpu(), reference)
+    _close(ablated_q_dense(network, on_gpu).cpu(), reference)
+
+
 def test_incremental_follows_weights_changed_in_place():
     """The incremental path keeps matrices built from the weights between calls; they must not go stale."""
     spec = ARCHITECTURES["strided"]

@@ -57,7 +57,7 @@ def agent_maps(stem: str | Path, sampling: StateSampling, temperature: float = 1
     def compute() -> dict[str, np.ndarray]:
         on = resolve_device(device)  # a device this machine lacks fails before any work
         network, _ = load_agent(stem, on)
-        states = to_network_input(sample_states(stem, sampling).obs).to(on)
+        states = to_network_input(sample_states(stem, sampling).obs, on)
         maps = feature_maps(network, states, temperature, progress=progress)
         return {"kmap": maps.kmap, "hmap": maps.hmap}
 

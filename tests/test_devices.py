@@ -48,6 +48,7 @@ def test_maps_on_another_device_are_cached_apart(tmp_path, monkeypatch):
     stored = sorted(tmp_path.rglob("*"))
     assert agent_maps("data/agents/pong-ddqn", sampling, progress=False, device="cpu").kmap.tobytes() == \
         on_cpu.kmap.tobytes()
+    assert sorted(tmp_path.rglob("*")) == stored  # device="cpu" is the default's cache entry, not a new one
     if NO_CUDA:
         with pytest.raises(ValueError, match="CUDA is not available"):
             agent_maps("data/agents/pong-ddqn", sampling, progress=False, device="cuda")

@@ -47,7 +47,8 @@ from paperlib.networks import build_network
 from paperlib.preprocess import to_network_input
 
 
-def sample_states(game: str, count: int, seed: int = 0) -> torch.Tensor:
+def sample_states(game: str, count: int, device: torch.device | str = "cpu", seed: int = 0) -> torch.Tensor:
+    """``count`` random-play states of ``game`` (one every 60 frames), built on ``device``."""
     rng = np.random.default_rng(seed)
     with AtariEnvs(EnvConfig(game)) as envs:
         obs = envs.reset(seed=seed)
@@ -56,7 +57,7 @@ def sample_states(game: str, count: int, seed: int = 0) -> torch.Tensor:
             obs = envs.step(rng.integers(0, envs.n_actions, 1)).obs
             if step % 60 == 59:
                 states.append(obs[0])
-    return to_network_input(np.stack(states))
+    return to_network_input(np.stack(states), device)
 
 
 def captum_kmap(network: torch.nn.Module, state: torch.Tensor, per_eval: int) -> torch.Tensor:
@@ -176,7 +177,7 @@ def main() -> None:
         torch.manual_seed(0)
         game = args.game
         network = build_network("dueling", 1, get_game(game).n_actions).eval().to(device)
-    states = sample_states(game, args.states).to(device)
+    states = sample_states(game, args.states, device)
 
     def finished(results: list) -> list:  # CUDA runs asynchronously: time until the work is done
         if device.type == "cuda":

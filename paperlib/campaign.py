@@ -275,9 +275,11 @@ def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_
 
 
 def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,
-                 runs_dir: Path = REPO_ROOT / "runs", only: str | None = None) -> None:
+                 runs_dir: Path = REPO_ROOT / "runs", only: str | None = None,
+                 complete_cards_first: bool = True) -> None:
     """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``, completing the
-    model cards (:func:`complete_cards`) before each chunk. ``only``: train just that agent (even one that meets
+    model cards (:func:`complete_cards`) before each chunk unless ``complete_cards_first`` is False (the missing
+    evaluations then stay missing for a later campaign). ``only``: train just that agent (even one that meets
     its minimum; it is still promoted only if it improves) and complete just its card.
 
     Consecutive chunks of the same agent share one trainer (and its replay buffer); SIGINT or SIGTERM
@@ -292,7 +294,7 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
     deadline = time.time() + hours * 3600
     trainer, not_promoted = None, None
     while time.time() < deadline - 60:
-        if not complete_cards(deadline, agents_dir, only=only):
+        if complete_cards_first and not complete_cards(deadline, agents_dir, only=only):
             return
         target = chosen or next_target(agents_dir, not_promoted)
         if target is None:

@@ -134,7 +134,7 @@ def _cmd_campaign(args: argparse.Namespace) -> None:
         return
     if args.hours is None:
         raise SystemExit("give --hours (wall time to train) or --status")
-    run_campaign(args.hours, args.chunk_hours, only=args.agent)
+    run_campaign(args.hours, args.chunk_hours, only=args.agent, complete_cards_first=not args.skip_cards)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--agent", metavar="AGENT",
                           help="train only this agent, e.g. bankheist-ddqn (even one that meets its minimum; "
                                "promoted only if it improves), and complete only its model card")
+    campaign.add_argument("--skip-cards", action="store_true",
+                          help="train without first completing missing model-card evaluations (a PGD-50 one can take "
+                               "hours); they stay missing until a campaign without this flag")
     campaign.add_argument("--threads", type=_positive_int,
                           help="torch threads for training and evaluation (default: torch's own choice)")
     campaign.add_argument("--status", action="store_true", help="print every agent's score and target and exit")

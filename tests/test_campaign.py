@@ -239,6 +239,11 @@ def test_one_chosen_agent_is_trained_and_only_its_card_completed(tmp_path, monke
         run_dir=runs / target.stem, stop_requested=False))
     monkeypatch.setattr(campaign, "run_chunk", chunk)
     monkeypatch.setattr(campaign, "evaluate_agent", evaluate)
+    campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs", only="freeway-ddqn",
+                          complete_cards_first=False)  # --skip-cards: its PGD-50 stays missing
+    assert chunks == ["freeway-ddqn", "freeway-ddqn"] and evaluated == []
+    assert campaign.missing_evaluations(tmp_path, "freeway-ddqn")
+    chunks.clear()
     campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs", only="freeway-ddqn")
     assert chunks == ["freeway-ddqn", "freeway-ddqn"]
     assert evaluated == [("freeway-ddqn", campaign.CARD_ATTACKS[1].label)]  # its PGD-50; not Pong's

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from safetensors import safe_open
@@ -210,10 +210,12 @@ def _copy_agent(source: Path, destination: Path) -> None:
                 shutil.copyfile(src, tmp)
 
 
-def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs") -> DDQNTrainer:
+def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs",
+             threads: int = 0) -> DDQNTrainer:
     """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new. A run
     fine-tuned from a vanilla agent that has since been replaced is moved aside to ``<stem>-from-<sha256[:12]>``
-    (kept, not overwritten) and a new one starts."""
+    (kept, not overwritten) and a new one starts. ``threads`` (if positive) replaces the torch thread count that
+    the run or the model card recorded: it describes the machine, not the agent."""
     run_dir = runs_dir / target.stem
     checkpoint = run_dir / "checkpoint.safetensors"
     if checkpoint.exists():
@@ -227,9 +229,9 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
             run_dir.rename(aside)
             print(f"campaign: {target.stem} was fine-tuned from a replaced vanilla agent; its run moved to {aside}",
                   flush=True)
-    if checkpoint.exists():  # keep the run's own hyper-parameters
-        return DDQNTrainer(DDQNConfig(**json.loads((run_dir / "config.json").read_text())), run_dir, resume=True)
-    return DDQNTrainer(_config_for(target, agents_dir), run_dir)
+    resume = checkpoint.exists()  # then keep the run's own hyper-parameters
+    config = DDQNConfig(**json.loads((run_dir / "config.json").read_text())) if resume else _config_for(target, agents_dir)
+    return DDQNTrainer(replace(config, torch_threads=threads) if threads > 0 else config, run_dir, resume=resume)
 
 
 def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,
@@ -276,11 +278,12 @@ def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_
 
 def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGENTS_DIR,
                  runs_dir: Path = REPO_ROOT / "runs", only: str | None = None,
-                 complete_cards_first: bool = True) -> None:
+                 complete_cards_first: bool = True, threads: int = 0) -> None:
     """Work through :data:`TARGETS` for ``hours`` of wall time, in chunks of ``chunk_hours``, completing the
     model cards (:func:`complete_cards`) before each chunk unless ``complete_cards_first`` is False (the missing
     evaluations then stay missing for a later campaign). ``only``: train just that agent (even one that meets
-    its minimum; it is still promoted only if it improves) and complete just its card.
+    its minimum; it is still promoted only if it improves) and complete just its card. ``threads``: torch
+    threads for training (:func:`open_run`; 0 keeps what each run recorded).
 
     Consecutive chunks of the same agent share one trainer (and its replay buffer); SIGINT or SIGTERM
     ends the current chunk, which is still evaluated, and then the campaign; during a card evaluation it
@@ -302,7 +305,7 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
             return
         if trainer is None or trainer.run_dir != runs_dir / target.stem:
             trainer = None  # free the previous agent's replay buffer first
-            trainer = open_run(target, agents_dir, runs_dir)
+            trainer = open_run(target, agents_dir, runs_dir, threads=threads)
         seconds = min(chunk_hours * 3600, deadline - time.time())
         print(f"campaign: training {target.stem} for {seconds / 60:.0f} min "
               f"(target {target.metric} >= {target.minimum:g})", flush=True)

@@ -134,7 +134,8 @@ def _cmd_campaign(args: argparse.Namespace) -> None:
         return
     if args.hours is None:
         raise SystemExit("give --hours (wall time to train) or --status")
-    run_campaign(args.hours, args.chunk_hours, only=args.agent, complete_cards_first=not args.skip_cards)
+    run_campaign(args.hours, args.chunk_hours, only=args.agent, complete_cards_first=not args.skip_cards,
+                 threads=args.threads or 0)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
@@ -207,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="train without first completing missing model-card evaluations (a PGD-50 one can take "
                                "hours); they stay missing until a campaign without this flag")
     campaign.add_argument("--threads", type=_positive_int,
-                          help="torch threads for training and evaluation (default: torch's own choice)")
+                          help="torch threads for training and evaluation (default: what the run or model card recorded, "
+                               "else torch's own choice)")
     campaign.add_argument("--status", action="store_true", help="print every agent's score and target and exit")
     campaign.add_argument("--promote", metavar="AGENT",
                           help="evaluate the agent of runs/AGENT (e.g. roadrunner-sa-ddqn, after a campaign stopped "

@@ -35,9 +35,15 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
     assert campaign.next_target(agents).stem == "freeway-ddqn"
     update_card(agents / "pong-ddqn", evaluation=dataclasses.replace(card.evaluation, mean=20.0))
 
-    # a second chunk resumes the run; a worse agent does not replace the one in data/agents
+    # a second chunk resumes the run (campaign --threads replaces the recorded thread count); a worse agent does
+    # not replace the one in data/agents
     before = (agents / "pong-ddqn.safetensors").read_bytes()
-    trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
+    threads_before = torch.get_num_threads()
+    try:
+        trainer = campaign.open_run(campaign.TARGETS[0], agents, runs, threads=1)
+        assert trainer.config.torch_threads == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads_before)
     assert trainer.state.env_step == 200 and len(trainer.buffer) > 0
     score, baseline, promoted = campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents,
                                                    episodes=1)
@@ -103,7 +109,7 @@ def test_an_agent_that_was_not_promoted_lets_the_others_go_first(tmp_path, monke
         trainer.stop_requested = len(chunks) == 3
         return 0.0, 1.0, False
 
-    monkeypatch.setattr(campaign, "open_run", lambda target, agents, runs: SimpleNamespace(
+    monkeypatch.setattr(campaign, "open_run", lambda target, agents, runs, threads: SimpleNamespace(
         run_dir=runs / target.stem, stop_requested=False))
     monkeypatch.setattr(campaign, "run_chunk", chunk_without_promotion)
     campaign.run_campaign(hours=1, agents_dir=tmp_path / "agents", runs_dir=tmp_path / "runs")
@@ -210,7 +216,7 @@ def test_a_card_evaluation_paused_at_the_deadline_ends_the_campaign(tmp_path, mo
     def paused(*args, **kwargs):
         raise EvaluationPaused(tmp_path / "partial.npz", 123)
 
-    def no_training(*args):
+    def no_training(*args, **kwargs):
         raise AssertionError("trained before the cards were complete")
 
     monkeypatch.setattr(campaign, "evaluate_agent", paused)
@@ -235,7 +241,7 @@ def test_one_chosen_agent_is_trained_and_only_its_card_completed(tmp_path, monke
         evaluated.append((stem.name, attack.label))
         return Evaluation(4.0, 0.0, 1, [4.0], 0, 0.0, attack.label)
 
-    monkeypatch.setattr(campaign, "open_run", lambda target, agents, runs: SimpleNamespace(
+    monkeypatch.setattr(campaign, "open_run", lambda target, agents, runs, threads: SimpleNamespace(
         run_dir=runs / target.stem, stop_requested=False))
     monkeypatch.setattr(campaign, "run_chunk", chunk)
     monkeypatch.setattr(campaign, "evaluate_agent", evaluate)

@@ -15,29 +15,39 @@ Before any training, the campaign completes the model cards of the agents alread
 records the natural return and the returns under PGD-10 and PGD-50 at 1/255 (:data:`CARD_ATTACKS`), and a
 promotion brings a card with only the first one or two. Such evaluations can take hours (attacked RoadRunner
 episodes run to the frame cap); one that reaches the campaign's deadline is paused with its checkpoint, and the
-next campaign continues it.
+next campaign continues it. Every evaluated chunk, promoted or not, adds a row to ``<agents dir>/campaign-log.csv``
+(:func:`log_chunk`): the run folders are not committed, so the log is the record of what each chunk reached.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from safetensors import safe_open
 
 from paperlib.agents import add_robustness, agent_paths, read_card, update_card
-from paperlib.atomic import atomic_path
+from paperlib.atomic import atomic_path, write_text
 from paperlib.attacks import AttackSpec
 from paperlib.ddqn import DDQNConfig, DDQNTrainer
 from paperlib.evaluate import EvaluationPaused, evaluate_agent, evaluate_random_play
 from paperlib.paths import AGENTS_DIR, REPO_ROOT
+from paperlib.provenance import git_commit
 
 PGD10 = AttackSpec(eps=1 / 255, steps=10)
 """The attack of the SA-DQN robustness protocol."""
 CARD_ATTACKS = (PGD10, AttackSpec(eps=1 / 255, steps=50))
 """The attacked evaluations every model card records (issue "Trained agents for the paper")."""
+LOG_NAME = "campaign-log.csv"
+"""File in the agents folder where :func:`log_chunk` records every evaluated chunk."""
+LOG_COLUMNS = ("time_utc", "agent", "agent_steps", "updates", "cpu_hours", "metric", "score", "to_beat", "natural",
+               "random_play", "promoted", "sha256", "git_commit")
+"""Columns of the campaign log, one row per evaluated chunk."""
 
 
 @dataclass(frozen=True)
@@ -262,7 +272,28 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
     promoted = score > baseline and natural.mean > random_play
     if promoted:
         _copy_agent(candidate, agents_dir / target.stem)
+    log_chunk(agents_dir, target, candidate, score=score, to_beat=baseline, natural=natural.mean,
+              random_play=random_play, promoted=promoted)
     return score, baseline, promoted
+
+
+def log_chunk(agents_dir: Path, target: Target, candidate: Path, *, score: float, to_beat: float, natural: float,
+              random_play: float, promoted: bool) -> None:
+    """Append one row (:data:`LOG_COLUMNS`) for the evaluated ``candidate`` to ``agents_dir/campaign-log.csv``,
+    atomically (the whole file is rewritten through a temporary file)."""
+    card = read_card(candidate)
+    row = {"time_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "agent": target.stem,
+           "agent_steps": card.env_steps, "updates": card.updates, "cpu_hours": f"{card.cpu_hours:.4f}",
+           "metric": target.metric, "score": f"{score:g}", "to_beat": f"{to_beat:g}",
+           "natural": f"{natural:g}", "random_play": f"{random_play:g}", "promoted": promoted,
+           "sha256": card.sha256, "git_commit": git_commit()}
+    path = agents_dir / LOG_NAME
+    text = io.StringIO()
+    writer = csv.DictWriter(text, LOG_COLUMNS, lineterminator="\n")
+    if not path.exists():
+        writer.writeheader()
+    writer.writerow(row)
+    write_text(path, (path.read_text() if path.exists() else "") + text.getvalue())
 
 
 def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs",

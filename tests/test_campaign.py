@@ -1,4 +1,5 @@
 """Campaign: work order, promotion of better agents only."""
+import csv
 import dataclasses
 import json
 from types import SimpleNamespace
@@ -180,10 +181,31 @@ def test_an_agent_must_also_beat_random_play_without_an_attack(tmp_path, monkeyp
 
     scores(natural=13.0, attacked=19.0)  # BankHeist's first SA-DDQN agent: robust, but plays like chance
     assert campaign.evaluate_and_promote(candidate, bankheist_sa, tmp_path / "agents") == (19.0, 14.0, False)
-    assert not (tmp_path / "agents").exists()
+    assert list((tmp_path / "agents").iterdir()) == [tmp_path / "agents" / campaign.LOG_NAME]  # no agent copied
     scores(natural=15.0, attacked=19.0)
     assert campaign.evaluate_and_promote(candidate, bankheist_sa, tmp_path / "agents") == (19.0, 14.0, True)
     assert read_card(tmp_path / "agents" / "bankheist-sa-ddqn").robustness[campaign.PGD10.label].mean == 19.0
+
+
+def test_every_evaluated_chunk_is_logged_promoted_or_not(tmp_path, monkeypatch):
+    """The campaign log keeps what a chunk reached after its run folder is gone (session 25 lost one that way)."""
+    bankheist_sa = next(target for target in campaign.TARGETS if target.stem == "bankheist-sa-ddqn")
+    candidate, agents = tmp_path / "run" / "agent", tmp_path / "agents"
+    save_agent(candidate, build_network("dueling", 1, 18), _card(game="BankHeist", method="sa-ddqn"))
+    monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=14.0))
+    for natural in (13.0, 15.0):
+        monkeypatch.setattr(campaign, "evaluate_agent", lambda stem, episodes, attack=None, natural=natural: Evaluation(
+            19.0 if attack else natural, 0.0, 1, [19.0 if attack else natural], 0, 0.0))
+        campaign.evaluate_and_promote(candidate, bankheist_sa, agents)
+    with open(agents / campaign.LOG_NAME, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    card = read_card(candidate)
+    assert [row["promoted"] for row in rows] == ["False", "True"]
+    assert [row["natural"] for row in rows] == ["13", "15"]
+    assert all(row["agent"] == "bankheist-sa-ddqn" and row["metric"] == campaign.PGD10.label and row["score"] == "19"
+               and row["to_beat"] == "14" and row["random_play"] == "14" and row["sha256"] == card.sha256
+               and int(row["agent_steps"]) == card.env_steps and int(row["updates"]) == card.updates for row in rows)
+    assert list(rows[0]) == list(campaign.LOG_COLUMNS)
 
 
 def test_the_campaign_completes_model_cards_before_it_trains(tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -44,17 +44,17 @@ def _check_state(state: torch.Tensor) -> None:
         raise ValueError(f"expected one state of shape (C, H, W), got shape {tuple(state.shape)}")
 
 
-def ablated_q_literal(network: nn.Module, state: torch.Tensor) -> torch.Tensor:
-    """(H*W, A) Q-values, one forward pass per pixel, row-major pixel order (Algorithm 1 as written)."""
+def ablated_q_literal(network: nn.Module, state: torch.Tensor, pixels: Sequence[int] | None = None) -> torch.Tensor:
+    """(H*W, A) Q-values, one forward pass per pixel, row-major pixel order (Algorithm 1 as written); with
+    ``pixels`` (row-major indices i * W + j), only those rows, in that order (a spot check of a fast path)."""
     _check_state(state)
     _, height, width = state.shape
     rows = []
     with torch.no_grad():
-        for i in range(height):
-            for j in range(width):
-                ablated = state.clone()
-                ablated[:, i, j] = 0.0
-                rows.append(network(ablated.unsqueeze(0))[0])
+        for pixel in range(height * width) if pixels is None else pixels:
+            ablated = state.clone()
+            ablated[:, pixel // width, pixel % width] = 0.0
+            rows.append(network(ablated.unsqueeze(0))[0])
     return torch.stack(rows)
 
 

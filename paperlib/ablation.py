@@ -275,7 +275,7 @@ def _first_layer_delta(conv: nn.Conv2d, values: torch.Tensor, offset_r: torch.Te
     span_c = max(k_c + s_c * (len_c - 1), int(offset_c.max()) + 1)
     table = _WindowMaps.of(conv).get(0, 0, (span_r, span_c), (len_r, len_c)).view(span_r * span_c, conv.in_channels, -1)
     picked = table.index_select(0, offset_r * span_c + offset_c)  # (P, C, len_r * len_c * C_out)
-    return torch.bmm(values.unsqueeze(1), picked).view(len(values), len_r, len_c, conv.out_channels)
+    return (values.unsqueeze(2) * picked).sum(dim=1).view(len(values), len_r, len_c, conv.out_channels)
 
 
 def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, len_r: int, len_c: int) -> torch.Tensor:
@@ -289,12 +289,13 @@ def _conv_delta(conv: nn.Conv2d, delta: torch.Tensor, rows, cols, out_r, out_c, 
     offset_r, offset_c = rows - out_r * s_r, cols - out_c * s_c
     # (pixels sorted by :func:`_strided_offsets` come in runs of equal offsets)
     _, counts = torch.unique_consecutive(offset_r * (int(offset_c.max()) + 1) + offset_c, return_counts=True)
-    flat, out, start, maps = delta.reshape(len(delta), -1), [], 0, _WindowMaps.of(conv)
+    flat, start, maps = delta.reshape(len(delta), -1), 0, _WindowMaps.of(conv)
+    out = delta.new_empty(len(delta), len_r * len_c * conv.out_channels)
     for count in counts.tolist():
         matrix = maps.get(int(offset_r[start]), int(offset_c[start]), tuple(delta.shape[1:3]), (len_r, len_c))
-        out.append(flat[start:start + count] @ matrix)
+        torch.mm(flat[start:start + count], matrix, out=out[start:start + count])
         start += count
-    return torch.cat(out).view(len(delta), len_r, len_c, conv.out_channels)
+    return out.view(len(delta), len_r, len_c, conv.out_channels)
 
 
 def _nonzero_along(tensor: torch.Tensor, dim: int) -> torch.Tensor:

@@ -101,4 +101,4 @@ def map_entropy(feature_map: np.ndarray) -> float:
     values = _check_map(feature_map).reshape(-1)
     shifted = values - values.max()
     log_p = shifted - np.log(np.exp(shifted).sum())
-    return float(-(np.exp(log_p) * log_p).sum())
+    return float(-(np.exp(log_p) * log_p).sum()) + 0.0  # + 0.0: never -0.0

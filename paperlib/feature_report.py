@@ -2,7 +2,8 @@
 
 Maps are computed for every available agent on states sampled from its own evaluation episodes
 (:mod:`paperlib.states`), cached by agent sha256 and parameters. Tables add percentile bootstrap
-intervals over states (beyond the paper) next to the paper's values.
+intervals over states (beyond the paper) next to the paper's values, and show how Table 2's entropies depend on
+the units of the maps (:func:`entropy_by_scale`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ it are computed afresh (2: the incremental path computes its windows once for al
 scattered non-black pixels, as on RoadRunner, could use wrong windows)."""
 MEASURES = {"S(K)": ("kmap", sparsity), "S(H)": ("hmap", sparsity), "H(K)": ("kmap", map_entropy),
             "H(H)": ("hmap", map_entropy)}
+ENTROPY_SCALES = tuple(float(c) for c in 10.0 ** np.arange(0.0, 4.5, 0.5))
+"""Factors c by which :func:`entropy_by_scale` multiplies the summed maps: 1 (the agents' own Q units) to 10^4."""
 
 
 def agent_maps(stem: str | Path, sampling: StateSampling, temperature: float = 1.0, progress: bool = True,
@@ -81,10 +84,56 @@ def measure_table(maps: dict[tuple[str, str], FeatureMaps], resamples: int = 100
     return pd.DataFrame(rows)
 
 
-def claim_checks(table: pd.DataFrame, caveats: Mapping[str, str] | None = None) -> list[str]:
-    """Per game, whether the paper's claims hold here: adversarial KMAP sparser (lower S(K)) than vanilla;
-    HMAP barely distinguishes the two (S(H) of both within 1% of the maximum). ``caveats`` (per game, e.g.
-    :func:`paperlib.campaign.provisional_games`) are appended in brackets."""
+def entropy_by_scale(maps: dict[tuple[str, str], FeatureMaps], scales=ENTROPY_SCALES) -> pd.DataFrame:
+    """H(cK) and H(cH): the entropy of the softmax (core paper, Eq. 8) of the summed KMAP and HMAP multiplied by
+    each factor c in ``scales``, one row per (game, method, c).
+
+    Unlike S(M), which is scale-invariant, H(M) depends on the units of the map, so on the scale of the agent's
+    Q-values and on how many states the map sums over, neither of which Table 2 states. As c grows, H(cM) falls
+    from ln(H W) (uniform softmax; an HMAP's constant part drops out) to ln(number of entries tied at the
+    maximum): at large c it counts maximal entries, not how spread out the map is."""
+    scales = [float(c) for c in scales]
+    if not scales or min(scales) <= 0:
+        raise ValueError(f"scales must be positive numbers, got {scales}")
+    rows = []
+    for (game, method), agent in sorted(maps.items()):
+        summed_k, summed_h = agent.kmap.sum(axis=0), agent.hmap.sum(axis=0)
+        rows += [{"game": game, "method": method, "c": c, "H(cK)": map_entropy(c * summed_k),
+                  "H(cH)": map_entropy(c * summed_h)} for c in scales]
+    return pd.DataFrame(rows, columns=["game", "method", "c", "H(cK)", "H(cH)"])
+
+
+def plot_entropy_by_scale(by_scale: pd.DataFrame):
+    """H(cK) (top) and H(cH) (bottom) against c, one column per game, adversarially trained and vanilla."""
+    games = sorted(by_scale["game"].unique())
+    fig, axes = plt.subplots(2, len(games), figsize=(2.6 * len(games) + 0.6, 4.6), sharex=True, sharey=True,
+                             squeeze=False)
+    for column, game in enumerate(games):
+        for row, measure in enumerate(("H(cK)", "H(cH)")):
+            ax = axes[row, column]
+            for method in ("sa-ddqn", "ddqn"):
+                curve = by_scale[(by_scale["game"] == game) & (by_scale["method"] == method)]
+                if len(curve):
+                    ax.plot(curve["c"], curve[measure], marker="o", markersize=3, label=METHOD_LABELS[method])
+            ax.axhline(math.log(84 * 84), color="grey", linestyle="--", linewidth=0.8)
+            ax.axvline(1.0, color="grey", linestyle=":", linewidth=0.8)
+            ax.set_xscale("log")
+            ax.set_title(f"{measure}, {game}" if row == 0 else measure, fontsize=9)
+    axes[1, 0].set_xlabel("factor c (1: the agents' own units)")
+    axes[0, 0].set_ylabel("entropy")
+    axes[1, 0].set_ylabel("entropy")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def claim_checks(table: pd.DataFrame, caveats: Mapping[str, str] | None = None,
+                 by_scale: pd.DataFrame | None = None) -> list[str]:
+    """Per game, whether the paper's claims hold here: adversarial KMAP sparser (lower S(K), Table 1) and less
+    spread out (lower H(K), Table 2) than vanilla; HMAP barely distinguishes the two (S(H) of both within 1% of the
+    maximum). With ``by_scale`` (:func:`entropy_by_scale`), also at how many factors c H(cK) is lower for the
+    adversarial agent. ``caveats`` (per game, e.g. :func:`paperlib.campaign.provisional_games`) are appended in
+    brackets."""
     lines = []
     for game, rows in table.groupby("game"):
         by_method = rows.set_index("method")
@@ -94,8 +143,14 @@ def claim_checks(table: pd.DataFrame, caveats: Mapping[str, str] | None = None) 
         v, a = by_method.loc["ddqn"], by_method.loc["sa-ddqn"]
         sparser = lower_verdict(a, v, "S(K)")
         hmap_close = all(row["S(H)"] >= 0.99 * 84 for row in (v, a))
+        entropy = f"adversarial KMAP lower entropy: {lower_verdict(a, v, 'H(K)')} (H(K) {a['H(K)']:.3f} vs " \
+                  f"{v['H(K)']:.3f}"
+        if by_scale is not None:
+            curves = by_scale[by_scale["game"] == game].pivot(index="c", columns="method", values="H(cK)")
+            entropy += f"; lower at {int((curves['sa-ddqn'] < curves['ddqn']).sum())} of {len(curves)} factors c " \
+                       f"from {curves.index.min():g} to {curves.index.max():g}"
         lines.append(f"{game}: adversarial KMAP sparser than vanilla: {sparser} "
-                     f"(S(K) {a['S(K)']:.2f} vs {v['S(K)']:.2f}); HMAP barely distinguishes them: "
+                     f"(S(K) {a['S(K)']:.2f} vs {v['S(K)']:.2f}); {entropy}); HMAP barely distinguishes them: "
                      f"{'holds' if hmap_close else 'does not hold'} (S(H) {a['S(H)']:.2f} vs {v['S(H)']:.2f})"
                      + (f" [{caveats[game]}]" if caveats and game in caveats else ""))
     return lines

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from paperlib.feature_maps import FeatureMaps
-from paperlib.feature_report import claim_checks, measure_table, plot_pair
+from paperlib.feature_report import claim_checks, entropy_by_scale, measure_table, plot_entropy_by_scale, plot_pair
 
 
 def _maps(kind, states=6, seed=0):
@@ -32,6 +32,32 @@ def test_table_values_intervals_and_paper_columns():
     assert claim_checks(table)[0].startswith("Pong: adversarial KMAP sparser than vanilla: holds (bootstrap")
     assert claim_checks(table, {"Pong": "provisional: why"})[0].endswith(" [provisional: why]")
     assert not claim_checks(table, {"Freeway": "provisional: why"})[0].endswith("]")
+
+
+def test_entropy_by_scale_against_closed_forms():
+    """One entry v among N = 7056 zeros: softmax p = e^(cv) / (e^(cv) + N - 1) there, q = 1 / (e^(cv) + N - 1)
+    elsewhere, H = -p ln p - (N - 1) q ln q; twelve tied maxima: H -> ln 12 as c grows; uniform: ln N at every c."""
+    n, value = 84 * 84, 0.05
+    spike = np.zeros((2, 84, 84))
+    spike[:, 3, 4] = value / 2  # summed over the two states: value
+    tied = np.zeros((1, 84, 84))
+    tied[0, 0, :12] = 1.0
+    maps = {("Pong", "sa-ddqn"): FeatureMaps(spike, np.full((2, 84, 84), 7.0), 1.0),
+            ("Pong", "ddqn"): FeatureMaps(tied, np.ones((1, 84, 84)), 1.0)}
+    by_scale = entropy_by_scale(maps, scales=[1.0, 100.0, 1e4])
+    assert list(by_scale.columns) == ["game", "method", "c", "H(cK)", "H(cH)"] and len(by_scale) == 6
+    for c, got in by_scale[by_scale["method"] == "sa-ddqn"][["c", "H(cK)"]].itertuples(index=False):
+        z = math.exp(c * value) + n - 1
+        p, q = math.exp(c * value) / z, 1 / z
+        assert got == pytest.approx(-p * math.log(p) - (n - 1) * q * math.log(q), rel=1e-9)
+    assert by_scale["H(cH)"].to_numpy() == pytest.approx(math.log(n))  # a constant HMAP: uniform softmax
+    tied_at_large_c = by_scale[(by_scale["method"] == "ddqn") & (by_scale["c"] == 1e4)]["H(cK)"].item()
+    assert tied_at_large_c == pytest.approx(math.log(12))
+    line = claim_checks(measure_table(maps, resamples=50), by_scale=by_scale)[0]
+    assert "adversarial KMAP lower entropy: " in line and "lower at 1 of 3 factors c from 1 to 10000" in line
+    assert len(plot_entropy_by_scale(by_scale).axes) == 2
+    with pytest.raises(ValueError, match="positive"):
+        entropy_by_scale(maps, scales=[0.0, 1.0])
 
 
 def test_claims_with_missing_agents_or_undefined_sparsity():

@@ -8,7 +8,7 @@ the units of the maps (:func:`entropy_by_scale`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -84,7 +84,7 @@ def measure_table(maps: dict[tuple[str, str], FeatureMaps], resamples: int = 100
     return pd.DataFrame(rows)
 
 
-def entropy_by_scale(maps: dict[tuple[str, str], FeatureMaps], scales=ENTROPY_SCALES) -> pd.DataFrame:
+def entropy_by_scale(maps: dict[tuple[str, str], FeatureMaps], scales: Sequence[float] = ENTROPY_SCALES) -> pd.DataFrame:
     """H(cK) and H(cH): the entropy of the softmax (core paper, Eq. 8) of the summed KMAP and HMAP multiplied by
     each factor c in ``scales``, one row per (game, method, c).
 

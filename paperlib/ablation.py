@@ -23,8 +23,9 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
   and two batches at once were 1.02-1.24x faster than one batch on two threads, side by side on five networks.
   The batches are handed out largest first: of a Pong state's 17 batches, taken in their natural order the busier of
   two threads would get 3,488 of 6,720 pixels, largest first 3,368 (an even split: 3,360). Side by side on two
-  threads (three states, 7-11 interleaved repeats, three runs) that was 1.01-1.14x as fast on the Pong agent and a
-  random network, within the noise (0.95-1.05x) on Freeway, BankHeist and RoadRunner agents; the values are the same.
+  threads (three states, 7-11 interleaved repeats, three runs on the Pong agent and a random network, one or two on
+  the others) that was 1.01-1.14x as fast on the first two and 0.95-1.05x, within the noise, on the Freeway DDQN,
+  BankHeist DDQN and RoadRunner SA-DDQN agents; the values are the same bit for bit.
   On CPU every result is reproducible bit for bit, whatever the thread count; on CUDA, index_add
   accumulates in an unspecified order, so repeated runs can differ in the last bits (not in the exactness).
 """

@@ -297,11 +297,12 @@ def log_chunk(agents_dir: Path, target: Target, candidate: Path, *, score: float
 
 
 def promote_run(stem: str, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs",
-                episodes: int = 10) -> tuple[float, float, bool]:
+                episodes: int = 10, run_dir: Path | None = None) -> tuple[float, float, bool]:
     """:func:`evaluate_and_promote` the agent of the run ``runs_dir/<stem>``, e.g. after a campaign that was stopped
-    during its evaluation (the weights it trained were exported before the evaluation began)."""
+    during its evaluation (the weights it trained were exported before the evaluation began), or of the run folder
+    ``run_dir``, e.g. a second run of the same agent with another seed (``paperlib train --run-dir``)."""
     target = find_target(stem)
-    candidate = runs_dir / stem / "agent"
+    candidate = (runs_dir / stem if run_dir is None else Path(run_dir)) / "agent"
     if not _has_agent(candidate):
         raise FileNotFoundError(f"no agent at {candidate}: train it first (paperlib campaign --hours H)")
     return evaluate_and_promote(candidate, target, agents_dir, episodes)

@@ -112,8 +112,10 @@ def _cmd_campaign(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.run_dir and not args.promote:
+        raise SystemExit("--run-dir goes only with --promote AGENT (the agent whose run it is)")
     if args.promote:
-        score, baseline, promoted = promote_run(args.promote)
+        score, baseline, promoted = promote_run(args.promote, run_dir=args.run_dir)
         print(f"{args.promote}: {score:g} against {baseline:g}: {'promoted' if promoted else 'not promoted'}")
         return
     if args.status:
@@ -214,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--promote", metavar="AGENT",
                           help="evaluate the agent of runs/AGENT (e.g. roadrunner-sa-ddqn, after a campaign stopped "
                                "during its evaluation), promote it if it beats data/agents/AGENT or random play, exit")
+    campaign.add_argument("--run-dir", type=Path,
+                          help="with --promote: take the agent from this run folder instead of runs/AGENT (e.g. a "
+                               "second run of that agent with another seed, from paperlib train --run-dir)")
     campaign.set_defaults(func=_cmd_campaign)
 
     reproduce = commands.add_parser("reproduce", help="execute the book's notebooks with papermill",

@@ -62,6 +62,7 @@ def test_every_command_has_help(command, capsys):
     (["train", "--game", "pong", "--eps-end", "2"], "eps_end must lie in [0, 1]"),
     (["train", "--game", "pong", "--total-steps", "0"], "total_steps must be positive"),
     (["train", "--resume"], "--resume needs --run-dir"),
+    (["campaign", "--run-dir", "runs/x"], "--run-dir goes only with --promote"),
     (["reproduce", "--only", "nosuchnotebook"], "unknown notebook"),
 ])
 def test_bad_input_fails_fast_with_a_clear_message(argv, message, capsys):

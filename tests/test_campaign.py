@@ -71,6 +71,17 @@ def test_a_run_cut_off_before_its_evaluation_can_be_promoted_later(tmp_path, mon
         campaign.promote_run("freeway-ddqn", agents, runs)
 
 
+def test_a_second_run_of_an_agent_is_promoted_from_its_own_folder(tmp_path, monkeypatch):
+    agents, runs, (score, _, promoted) = _first_pong_chunk(tmp_path, monkeypatch, 22.0)
+    assert not promoted
+    monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=-22.0))
+    second = (runs / "pong-ddqn").rename(tmp_path / "pong-ddqn-seed1")  # not under runs/<stem>
+    with pytest.raises(FileNotFoundError, match="train it first"):
+        campaign.promote_run("pong-ddqn", agents, runs, episodes=1)
+    assert campaign.promote_run("pong-ddqn", agents, runs, episodes=1, run_dir=second) == (score, -22.0, True)
+    assert read_card(agents / "pong-ddqn").sha256 == read_card(second / "agent").sha256
+
+
 def _save(agents_dir, target, mean):
     """A stand-in agent for ``target`` scoring ``mean`` on both metrics."""
     evaluation = Evaluation(mean, 0.0, 1, [mean], 0, 0.0)

@@ -64,6 +64,10 @@ class Target:
     """Score under PGD-10 at 1/255 (SA-DDQN) rather than the natural return."""
     sa_kappa: float = 0.005
     """Regulariser weight for SA-DDQN (SA-DQN configs)."""
+    sa_eps_ramp_start: int = 20_000
+    """SA-DDQN: agent step of the fine-tune at which the regulariser's radius starts growing from 0."""
+    sa_eps_ramp_steps: int = 200_000
+    """SA-DDQN: agent steps over which the radius grows to 1/255."""
 
     @property
     def stem(self) -> str:
@@ -82,13 +86,18 @@ TARGETS = (
     Target("RoadRunner", "ddqn", 15000, False),
     Target("RoadRunner", "sa-ddqn", 12000, True, sa_kappa=0.01),
     Target("BankHeist", "ddqn", 500, False),
-    Target("BankHeist", "sa-ddqn", 400, True),
+    Target("BankHeist", "sa-ddqn", 400, True, sa_kappa=0.1, sa_eps_ramp_start=10_000, sa_eps_ramp_steps=50_000),
 )
 """Work order and minimum scores (SA targets of RoadRunner and BankHeist: 80% of the vanilla minimum).
-BankHeist SA-DDQN uses the default kappa 0.005, not the SA-DQN config's 0.02: fine-tuned from this
-compendium's weaker BankHeist DDQN agent with kappa 0.02, training returns (means per 10k agent steps) fell
-from 47 and 44 to 28 and 20 as soon as the regulariser started, and the agent scored 13.0 without an attack
-(random play: 14.0); with kappa 0.005 they stayed at 40-48 (book/training.md, session 10)."""
+BankHeist SA-DDQN uses kappa 0.1 and a 50k-step radius ramp: fine-tuned from the 322 vanilla agent for 150k
+agent steps, kappa 0.1 kept 210 under PGD-10 at 1/255 (294 natural), kappa 0.02 (the SA-DQN config) 20, and
+kappa 0.005 with the 200k-step ramp 4 to 18 over 59k to about 300k agent steps (book/training.md, sessions 23,
+24 and 34)."""
+
+CAMPAIGN_TOTAL_STEPS = {"ddqn": 10_000_000, "sa-ddqn": 3_000_000}
+"""Agent steps a campaign run may reach (its chunks are bounded by wall time): a new run's ``total_steps``, and
+the least one continued from a model card gets, so that an agent trained to a shorter ``total_steps`` (e.g. by
+``paperlib train``) still trains on."""
 
 
 def find_target(stem: str) -> Target:
@@ -190,15 +199,17 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     existing = agents_dir / target.stem
     if _has_agent(existing) and not replaced_parent(target, agents_dir):
         recorded = read_card(existing).training_config
-        return DDQNConfig(**{**recorded, "game": target.game, "init_agent": str(existing), "continue_agent": True})
+        total_steps = max(recorded.get("total_steps", 0), CAMPAIGN_TOTAL_STEPS[target.method])
+        return DDQNConfig(**{**recorded, "game": target.game, "init_agent": str(existing), "continue_agent": True,
+                             "total_steps": total_steps})
     if target.method == "ddqn":
         # from scratch: exploratory actions repeated for zeta(2)-distributed durations (ez-greedy): purely random
         # play covers more of a game (Freeway: 8 one-step random episodes scored 0, runs of random actions 0 to
         # 21). Epsilon ends at 0.05 and the buffer holds 250k transitions: with epsilon 0.01 and 100k, the first
         # Freeway run fell from returns of 21 to 0-1 within 35k steps of epsilon reaching 0.01 and did not
         # recover (book/training.md). The Pong run predates this and keeps its own config.json
-        return DDQNConfig(game=target.game, total_steps=10_000_000, eps_decay_steps=100_000, eps_end=0.05,
-                          explore_zeta_mu=2.0, buffer_size=250_000)
+        return DDQNConfig(game=target.game, total_steps=CAMPAIGN_TOTAL_STEPS["ddqn"], eps_decay_steps=100_000,
+                          eps_end=0.05, explore_zeta_mu=2.0, buffer_size=250_000)
     parent = agents_dir / f"{target.game.lower()}-ddqn"
     if not _has_agent(parent):
         raise FileNotFoundError(f"SA-DDQN for {target.game} is fine-tuned from {parent}, which does not exist yet")
@@ -206,10 +217,10 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     # is found by PGD: on the vanilla Pong agent the IBP bound is so loose (regulariser 11.7 at eps = 0.02/255,
     # regulariser gradient norm 4257 vs 0.47 for PGD) that an IBP fine-tune collapsed to one action
     # within 10k steps of the radius starting to grow (book/training.md)
-    return DDQNConfig(game=target.game, method="sa-ddqn", total_steps=3_000_000, init_agent=str(parent),
-                      eps_start=0.05, eps_end=0.01, eps_decay_steps=50_000, learning_starts=10_000,
-                      sa_kappa=target.sa_kappa, sa_bound="pgd", sa_pgd_steps=3, sa_eps_ramp_start=20_000,
-                      sa_eps_ramp_steps=200_000)
+    return DDQNConfig(game=target.game, method="sa-ddqn", total_steps=CAMPAIGN_TOTAL_STEPS["sa-ddqn"],
+                      init_agent=str(parent), eps_start=0.05, eps_end=0.01, eps_decay_steps=50_000,
+                      learning_starts=10_000, sa_kappa=target.sa_kappa, sa_bound="pgd", sa_pgd_steps=3,
+                      sa_eps_ramp_start=target.sa_eps_ramp_start, sa_eps_ramp_steps=target.sa_eps_ramp_steps)
 
 
 def _copy_agent(source: Path, destination: Path) -> None:

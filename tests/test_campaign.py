@@ -149,13 +149,25 @@ def test_a_new_run_continues_an_existing_agent(tmp_path):
     assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.continue_agent
     sa = campaign._config_for(campaign.TARGETS[1], tmp_path)
     assert sa.method == "sa-ddqn" and sa.init_agent == str(tmp_path / "pong-ddqn") and not sa.continue_agent
-    # an SA agent is continued with the settings its card records (its radius ramp carries on)
-    recorded = dataclasses.asdict(dataclasses.replace(sa, sa_eps_ramp_steps=123_456))
+    # an SA agent is continued with the settings its card records (its radius ramp carries on), except a total
+    # step count it has already reached (paperlib train --total-steps 150000): the campaign's chunks go on
+    recorded = dataclasses.asdict(dataclasses.replace(sa, sa_eps_ramp_steps=123_456, total_steps=150_000))
     save_agent(tmp_path / "pong-sa-ddqn", build_network("dueling", 1, 6),
                _card(method="sa-ddqn", training_config=recorded))
     sa_continued = campaign._config_for(campaign.TARGETS[1], tmp_path)
     assert sa_continued.continue_agent and sa_continued.init_agent == str(tmp_path / "pong-sa-ddqn")
     assert sa_continued.sa_eps_ramp_steps == 123_456 and sa_continued.method == "sa-ddqn"
+    assert sa_continued.total_steps == campaign.CAMPAIGN_TOTAL_STEPS["sa-ddqn"] > 150_000
+
+
+def test_a_fresh_sa_fine_tune_takes_its_targets_recipe(tmp_path):
+    """BankHeist's SA-DDQN recipe (kappa 0.1, a 50k-step ramp from step 10k) differs from the other games'."""
+    save_agent(tmp_path / "bankheist-ddqn", build_network("dueling", 1, 18), _card(game="BankHeist"))
+    bankheist = campaign._config_for(campaign.find_target("bankheist-sa-ddqn"), tmp_path)
+    assert (bankheist.sa_kappa, bankheist.sa_eps_ramp_start, bankheist.sa_eps_ramp_steps) == (0.1, 10_000, 50_000)
+    save_agent(tmp_path / "pong-ddqn", build_network("dueling", 1, 6), _card())
+    pong = campaign._config_for(campaign.find_target("pong-sa-ddqn"), tmp_path)
+    assert (pong.sa_kappa, pong.sa_eps_ramp_start, pong.sa_eps_ramp_steps) == (0.005, 20_000, 200_000)
 
 
 def test_claims_are_provisional_while_an_agent_is_below_its_minimum(tmp_path):

@@ -95,9 +95,9 @@ SA-DQN config) 20, and kappa 0.005 with the 200k-step ramp 4 to 18 over 59k to a
 (book/training.md, sessions 23, 24 and 34)."""
 
 CAMPAIGN_TOTAL_STEPS = {"ddqn": 10_000_000, "sa-ddqn": 3_000_000}
-"""Agent steps a campaign run may reach (its chunks are bounded by wall time): a new run's ``total_steps``, and
-the least one continued from a model card gets, so that an agent trained to a shorter ``total_steps`` (e.g. by
-``paperlib train``) still trains on."""
+"""Agent steps a campaign run may reach (its chunks are bounded by wall time): the least ``total_steps`` that
+:func:`open_run` gives every run, new, resumed from its folder or continued from a model card, so that a run
+or agent trained to a shorter ``total_steps`` (e.g. by ``paperlib train``) still trains on."""
 
 
 def find_target(stem: str) -> Target:
@@ -199,17 +199,15 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     existing = agents_dir / target.stem
     if _has_agent(existing) and not replaced_parent(target, agents_dir):
         recorded = read_card(existing).training_config
-        total_steps = max(recorded.get("total_steps", 0), CAMPAIGN_TOTAL_STEPS[target.method])
-        return DDQNConfig(**{**recorded, "game": target.game, "init_agent": str(existing), "continue_agent": True,
-                             "total_steps": total_steps})
+        return DDQNConfig(**{**recorded, "game": target.game, "init_agent": str(existing), "continue_agent": True})
     if target.method == "ddqn":
         # from scratch: exploratory actions repeated for zeta(2)-distributed durations (ez-greedy): purely random
         # play covers more of a game (Freeway: 8 one-step random episodes scored 0, runs of random actions 0 to
         # 21). Epsilon ends at 0.05 and the buffer holds 250k transitions: with epsilon 0.01 and 100k, the first
         # Freeway run fell from returns of 21 to 0-1 within 35k steps of epsilon reaching 0.01 and did not
         # recover (book/training.md). The Pong run predates this and keeps its own config.json
-        return DDQNConfig(game=target.game, total_steps=CAMPAIGN_TOTAL_STEPS["ddqn"], eps_decay_steps=100_000,
-                          eps_end=0.05, explore_zeta_mu=2.0, buffer_size=250_000)
+        return DDQNConfig(game=target.game, eps_decay_steps=100_000, eps_end=0.05, explore_zeta_mu=2.0,
+                          buffer_size=250_000)
     parent = agents_dir / f"{target.game.lower()}-ddqn"
     if not _has_agent(parent):
         raise FileNotFoundError(f"SA-DDQN for {target.game} is fine-tuned from {parent}, which does not exist yet")
@@ -217,9 +215,8 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     # is found by PGD: on the vanilla Pong agent the IBP bound is so loose (regulariser 11.7 at eps = 0.02/255,
     # regulariser gradient norm 4257 vs 0.47 for PGD) that an IBP fine-tune collapsed to one action
     # within 10k steps of the radius starting to grow (book/training.md)
-    return DDQNConfig(game=target.game, method="sa-ddqn", total_steps=CAMPAIGN_TOTAL_STEPS["sa-ddqn"],
-                      init_agent=str(parent), eps_start=0.05, eps_end=0.01, eps_decay_steps=50_000,
-                      learning_starts=10_000, sa_kappa=target.sa_kappa, sa_bound="pgd", sa_pgd_steps=3,
+    return DDQNConfig(game=target.game, method="sa-ddqn", init_agent=str(parent), eps_start=0.05, eps_end=0.01,
+                      eps_decay_steps=50_000, learning_starts=10_000, sa_kappa=target.sa_kappa, sa_bound="pgd", sa_pgd_steps=3,
                       sa_eps_ramp_start=target.sa_eps_ramp_start, sa_eps_ramp_steps=target.sa_eps_ramp_steps)
 
 
@@ -235,8 +232,9 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
              threads: int = 0) -> DDQNTrainer:
     """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new. A run
     fine-tuned from a vanilla agent that has since been replaced is moved aside to ``<stem>-from-<sha256[:12]>``
-    (kept, not overwritten) and a new one starts. ``threads`` (if positive) replaces the torch thread count that
-    the run or the model card recorded: it describes the machine, not the agent."""
+    (kept, not overwritten) and a new one starts. Every run may train to at least :data:`CAMPAIGN_TOTAL_STEPS`.
+    ``threads`` (if positive) replaces the torch thread count that the run or the model card recorded: it
+    describes the machine, not the agent."""
     run_dir = runs_dir / target.stem
     checkpoint = run_dir / "checkpoint.safetensors"
     if checkpoint.exists():
@@ -250,8 +248,9 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
             run_dir.rename(aside)
             print(f"campaign: {target.stem} was fine-tuned from a replaced vanilla agent; its run moved to {aside}",
                   flush=True)
-    resume = checkpoint.exists()  # then keep the run's own hyper-parameters
+    resume = checkpoint.exists()  # then keep the run's own hyper-parameters, but for its horizon
     config = DDQNConfig(**json.loads((run_dir / "config.json").read_text())) if resume else _config_for(target, agents_dir)
+    config = replace(config, total_steps=max(config.total_steps, CAMPAIGN_TOTAL_STEPS[target.method]))
     return DDQNTrainer(replace(config, torch_threads=threads) if threads > 0 else config, run_dir, resume=resume)
 
 

@@ -21,6 +21,7 @@ def _first_pong_chunk(tmp_path, monkeypatch, random_play: float):
     agents, runs = tmp_path / "agents", tmp_path / "runs"
     assert campaign.next_target(agents).stem == "pong-ddqn"
     monkeypatch.setattr(campaign, "_config_for", lambda target, _: DDQNConfig(**SMALL, total_steps=200))
+    monkeypatch.setattr(campaign, "CAMPAIGN_TOTAL_STEPS", {"ddqn": 200, "sa-ddqn": 200})  # one short chunk
     monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=random_play))
     trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
     return agents, runs, campaign.run_chunk(trainer, campaign.TARGETS[0], seconds=120, agents_dir=agents, episodes=1)
@@ -149,15 +150,24 @@ def test_a_new_run_continues_an_existing_agent(tmp_path):
     assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.continue_agent
     sa = campaign._config_for(campaign.TARGETS[1], tmp_path)
     assert sa.method == "sa-ddqn" and sa.init_agent == str(tmp_path / "pong-ddqn") and not sa.continue_agent
-    # an SA agent is continued with the settings its card records (its radius ramp carries on), except a total
-    # step count it has already reached (paperlib train --total-steps 150000): the campaign's chunks go on
+    # an SA agent is continued with the settings its card records (its radius ramp carries on); open_run raises a
+    # total step count it has already reached (test_a_run_trained_to_its_total_steps_trains_on)
     recorded = dataclasses.asdict(dataclasses.replace(sa, sa_eps_ramp_steps=123_456, total_steps=150_000))
     save_agent(tmp_path / "pong-sa-ddqn", build_network("dueling", 1, 6),
                _card(method="sa-ddqn", training_config=recorded))
     sa_continued = campaign._config_for(campaign.TARGETS[1], tmp_path)
     assert sa_continued.continue_agent and sa_continued.init_agent == str(tmp_path / "pong-sa-ddqn")
     assert sa_continued.sa_eps_ramp_steps == 123_456 and sa_continued.method == "sa-ddqn"
-    assert sa_continued.total_steps == campaign.CAMPAIGN_TOTAL_STEPS["sa-ddqn"] > 150_000
+    assert sa_continued.total_steps == 150_000
+
+
+def test_a_run_trained_to_its_total_steps_trains_on(tmp_path, monkeypatch):
+    """A run folder whose own total_steps is reached (paperlib train --total-steps 150000, then moved to
+    runs/<agent>) resumes with the campaign's horizon, not with zero steps left per chunk."""
+    agents, runs, _ = _first_pong_chunk(tmp_path, monkeypatch, -22.0)
+    monkeypatch.setattr(campaign, "CAMPAIGN_TOTAL_STEPS", {"ddqn": 300, "sa-ddqn": 300})
+    trainer = campaign.open_run(campaign.TARGETS[0], agents, runs)
+    assert trainer.state.env_step == 200 and trainer.config.total_steps == 300
 
 
 def test_a_fresh_sa_fine_tune_takes_its_targets_recipe(tmp_path):

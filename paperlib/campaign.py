@@ -218,7 +218,8 @@ def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     # within 10k steps of the radius starting to grow (book/training.md)
     return DDQNConfig(game=target.game, method="sa-ddqn", init_agent=str(parent), eps_start=0.05, eps_end=0.01,
                       eps_decay_steps=50_000, learning_starts=10_000, sa_kappa=target.sa_kappa, sa_bound="pgd",
-                      sa_pgd_steps=3, sa_eps_ramp_start=target.sa_eps_ramp_start, sa_eps_ramp_steps=target.sa_eps_ramp_steps)
+                      sa_pgd_steps=3, sa_eps_ramp_start=target.sa_eps_ramp_start,
+                      sa_eps_ramp_steps=target.sa_eps_ramp_steps)
 
 
 def _copy_agent(source: Path, destination: Path) -> None:

@@ -234,9 +234,9 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
              threads: int = 0) -> DDQNTrainer:
     """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new. A run
     fine-tuned from a vanilla agent that has since been replaced is moved aside to ``<stem>-from-<sha256[:12]>``
-    (kept, not overwritten) and a new one starts. Every run may train to at least :data:`CAMPAIGN_TOTAL_STEPS`.
-    ``threads`` (if positive) replaces the torch thread count that the run or the model card recorded: it
-    describes the machine, not the agent."""
+    (kept, not overwritten) and a new one starts, configured by :func:`run_config`. ``threads`` (if positive)
+    replaces the torch thread count that the run or the model card recorded: it describes the machine, not the
+    agent."""
     run_dir = runs_dir / target.stem
     checkpoint = run_dir / "checkpoint.safetensors"
     if checkpoint.exists():
@@ -250,10 +250,19 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
             run_dir.rename(aside)
             print(f"campaign: {target.stem} was fine-tuned from a replaced vanilla agent; its run moved to {aside}",
                   flush=True)
-    resume = checkpoint.exists()  # then keep the run's own hyper-parameters, but for its horizon
-    config = DDQNConfig(**json.loads((run_dir / "config.json").read_text())) if resume else _config_for(target, agents_dir)
-    config = replace(config, total_steps=max(config.total_steps, CAMPAIGN_TOTAL_STEPS[target.method]))
+    resume = checkpoint.exists()
+    config = run_config(target, run_dir, agents_dir)
     return DDQNTrainer(replace(config, torch_threads=threads) if threads > 0 else config, run_dir, resume=resume)
+
+
+def run_config(target: Target, run_dir: Path, agents_dir: Path = AGENTS_DIR) -> DDQNConfig:
+    """The configuration ``target``'s run in ``run_dir`` trains with: the run's own (``config.json``) when it has a
+    checkpoint, else :func:`_config_for`'s; in both cases ``total_steps`` at least :data:`CAMPAIGN_TOTAL_STEPS`."""
+    if (run_dir / "checkpoint.safetensors").exists():
+        config = DDQNConfig(**json.loads((run_dir / "config.json").read_text()))
+    else:
+        config = _config_for(target, agents_dir)
+    return replace(config, total_steps=max(config.total_steps, CAMPAIGN_TOTAL_STEPS[target.method]))
 
 
 def run_chunk(trainer: DDQNTrainer, target: Target, seconds: float, agents_dir: Path = AGENTS_DIR,

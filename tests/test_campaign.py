@@ -150,8 +150,9 @@ def test_a_new_run_continues_an_existing_agent(tmp_path):
     assert continued.init_agent == str(tmp_path / "pong-ddqn") and continued.continue_agent
     sa = campaign._config_for(campaign.TARGETS[1], tmp_path)
     assert sa.method == "sa-ddqn" and sa.init_agent == str(tmp_path / "pong-ddqn") and not sa.continue_agent
-    # an SA agent is continued with the settings its card records (its radius ramp carries on); open_run raises a
-    # total step count it has already reached (test_a_run_trained_to_its_total_steps_trains_on)
+    # an SA agent is continued with the settings its card records (its radius ramp carries on), except a total
+    # step count it has already reached (paperlib train --total-steps 150000): run_config raises it, so the
+    # campaign's chunks go on
     recorded = dataclasses.asdict(dataclasses.replace(sa, sa_eps_ramp_steps=123_456, total_steps=150_000))
     save_agent(tmp_path / "pong-sa-ddqn", build_network("dueling", 1, 6),
                _card(method="sa-ddqn", training_config=recorded))
@@ -159,6 +160,9 @@ def test_a_new_run_continues_an_existing_agent(tmp_path):
     assert sa_continued.continue_agent and sa_continued.init_agent == str(tmp_path / "pong-sa-ddqn")
     assert sa_continued.sa_eps_ramp_steps == 123_456 and sa_continued.method == "sa-ddqn"
     assert sa_continued.total_steps == 150_000
+    sa_run = campaign.run_config(campaign.TARGETS[1], tmp_path / "runs" / "pong-sa-ddqn", tmp_path)
+    assert dataclasses.replace(sa_run, total_steps=150_000) == sa_continued
+    assert sa_run.total_steps == campaign.CAMPAIGN_TOTAL_STEPS["sa-ddqn"] > 150_000
 
 
 def test_a_run_trained_to_its_total_steps_trains_on(tmp_path, monkeypatch):

@@ -92,8 +92,10 @@ TARGETS = (
 BankHeist SA-DDQN uses kappa 0.1 and a 50k-step radius ramp: fine-tuned from the 322 vanilla agent for 150k
 agent steps, kappa 0.1 kept 210 under PGD-10 at 1/255 with seed 0 (294 natural; 282 of 292 at 193k steps) but
 collapsed to 10 natural and attacked with seed 1; kappa 0.02 (the SA-DQN config) kept 20 and 10 (seeds 0 and 1),
-and kappa 0.005 with the 200k-step ramp 4 to 18 over 59k to about 300k agent steps (book/training.md, sessions
-23, 24, 34 and 35). A collapsed fine-tune is never promoted: it must beat random play and the agent in place."""
+and kappa 0.005 with the 200k-step ramp 4 to 18 over 59k to about 300k agent steps. Seed 1 also collapsed with a
+100k ramp and with kappa 0.05; with hinge c = 0.1 instead of 1 it collapsed later, as the radius neared 1/255
+(book/training.md, sessions 23, 24 and 34-36). A collapsed fine-tune is never promoted: it must beat random play
+and the agent in place."""
 
 CAMPAIGN_TOTAL_STEPS = {"ddqn": 10_000_000, "sa-ddqn": 3_000_000}
 """Agent steps a campaign run may reach (its chunks are bounded by wall time): the least ``total_steps`` that

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,9 +27,13 @@ def cache_key(name: str, params: dict[str, Any], agent_hashes: list[str]) -> str
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """The cache folder in use: ``cache_dir``, else ``$PAPERLIB_CACHE_DIR``, else ``data/cache``."""
+    return Path(cache_dir or os.environ.get("PAPERLIB_CACHE_DIR") or CACHE_DIR)
+
+
 def _entry(name: str, params: dict[str, Any], agent_hashes: list[str], cache_dir: str | Path | None) -> tuple[Path, str]:
-    folder = Path(cache_dir or os.environ.get("PAPERLIB_CACHE_DIR") or CACHE_DIR) / name
-    return folder, cache_key(name, params, agent_hashes)
+    return cache_root(cache_dir) / name, cache_key(name, params, agent_hashes)
 
 
 def partial_path(name: str, params: dict[str, Any], agent_hashes: list[str],
@@ -56,3 +61,24 @@ def cached(name: str, params: dict[str, Any], agent_hashes: list[str], compute: 
     write_json(meta_path, {"name": name, "params": params, "agents": sorted(agent_hashes),
                            "git_commit": git_commit(), "versions": package_versions()})
     return result
+
+
+def copy_agent_entries(name: str, agent_sha256: str, source_dir: str | Path, destination_dir: str | Path) -> int:
+    """Copy the finished entries of ``name`` computed for the one agent ``agent_sha256`` from the cache folder
+    ``source_dir`` to ``destination_dir`` (e.g. a promoted agent's evaluations, from its run folder's cache to the
+    compendium's) and return how many. The ``.npz`` goes first: an entry is complete only once its ``.json`` exists.
+    Entries already there are kept (same key, same content)."""
+    source, destination = Path(source_dir) / name, Path(destination_dir) / name
+    if source.resolve() == destination.resolve() or not source.is_dir():
+        return 0
+    copied = 0
+    for meta in sorted(source.glob("*.json")):
+        data = meta.with_suffix(".npz")
+        if json.loads(meta.read_text()).get("agents") != [agent_sha256] or not data.exists():
+            continue
+        if not (destination / meta.name).exists():
+            for src in (data, meta):
+                with atomic_path(destination / src.name) as tmp:
+                    shutil.copyfile(src, tmp)
+            copied += 1
+    return copied

@@ -35,7 +35,7 @@ from paperlib.agents import add_robustness, agent_paths, read_card, update_card
 from paperlib.atomic import atomic_path, write_text
 from paperlib.attacks import AttackSpec
 from paperlib.ddqn import DDQNConfig, DDQNTrainer
-from paperlib.evaluate import EvaluationPaused, evaluate_agent, evaluate_random_play
+from paperlib.evaluate import EvaluationPaused, copy_evaluations, evaluate_agent, evaluate_random_play
 from paperlib.paths import AGENTS_DIR, REPO_ROOT
 from paperlib.provenance import git_commit
 
@@ -280,7 +280,8 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
     copy it into ``agents_dir`` if it beats the agent there on the target metric or, where there is none, random play,
     and in either case plays better than random play without an attack. An agent that plays no better than chance says
     nothing about its game: the first BankHeist agent scored 0 against random play's 14; the first BankHeist SA-DDQN
-    agent scored 19 under PGD-10 but 13 without an attack. Returns (score, the score it had to beat, promoted)."""
+    agent scored 19 under PGD-10 but 13 without an attack. A promoted agent takes its cached evaluations along
+    (:func:`paperlib.evaluate.copy_evaluations`). Returns (score, the score it had to beat, promoted)."""
     natural = evaluate_agent(candidate, episodes=episodes)
     update_card(candidate, evaluation=natural)
     score = natural.mean
@@ -295,6 +296,7 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
     promoted = score > baseline and natural.mean > random_play
     if promoted:
         _copy_agent(candidate, agents_dir / target.stem)
+        copy_evaluations(candidate, agents_dir / target.stem)
     log_chunk(agents_dir, target, candidate, score=score, to_beat=baseline, natural=natural.mean,
               random_play=random_play, promoted=promoted)
     return score, baseline, promoted

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from paperlib.atomic import atomic_path, write_text
-from paperlib.cache import cache_key, cached
+from paperlib.cache import cache_key, cached, copy_agent_entries
 from paperlib.cli import main
 from paperlib.outputs import save_table
 
@@ -27,6 +27,20 @@ def test_cache_computes_once_and_keys_on_everything(tmp_path):
     cached("demo", {"a": 1}, ["abd"], compute, cache_dir=tmp_path)
     assert len(calls) == 3
     assert cache_key("demo", {"a": 1, "b": 2}, ["h"]) == cache_key("demo", {"b": 2, "a": 1}, ["h"])
+
+
+def test_copying_entries_takes_only_the_finished_ones_of_one_agent(tmp_path):
+    source, destination = tmp_path / "source", tmp_path / "destination"
+    for agents in (["abc"], ["abd"], ["abc", "abd"]):
+        cached("demo", {"a": 1}, agents, lambda: {"x": np.arange(3.0)}, cache_dir=source)
+    (source / "demo" / "unfinished.npz").write_bytes(b"")  # no .json: not an entry
+    assert copy_agent_entries("demo", "abc", source, destination) == 1
+    assert copy_agent_entries("demo", "abc", source, destination) == 0
+    assert copy_agent_entries("demo", "abc", source, source) == 0
+    assert copy_agent_entries("other", "abc", source, destination) == 0
+    key = cache_key("demo", {"a": 1}, ["abc"])
+    assert sorted(p.name for p in (destination / "demo").iterdir()) == [f"{key}.json", f"{key}.npz"]
+    cached("demo", {"a": 1}, ["abc"], lambda: pytest.fail("computed again"), cache_dir=destination)
 
 
 def test_atomic_write_leaves_target_untouched_on_failure(tmp_path):

@@ -73,14 +73,23 @@ def test_a_run_cut_off_before_its_evaluation_can_be_promoted_later(tmp_path, mon
 
 
 def test_a_second_run_of_an_agent_is_promoted_from_its_own_folder(tmp_path, monkeypatch):
+    from paperlib import evaluate
+
     agents, runs, (score, _, promoted) = _first_pong_chunk(tmp_path, monkeypatch, 22.0)
     assert not promoted
     monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=-22.0))
     second = (runs / "pong-ddqn").rename(tmp_path / "pong-ddqn-seed1")  # not under runs/<stem>
     with pytest.raises(FileNotFoundError, match="train it first"):
         campaign.promote_run("pong-ddqn", agents, runs, episodes=1)
+    # without $PAPERLIB_CACHE_DIR the candidate's evaluation is cached in its run folder, and carried over to the
+    # shipped cache only with the promotion
+    monkeypatch.delenv("PAPERLIB_CACHE_DIR")
+    monkeypatch.setattr(evaluate, "AGENTS_DIR", agents)
+    monkeypatch.setattr(evaluate, "CACHE_DIR", tmp_path / "shipped-cache")
     assert campaign.promote_run("pong-ddqn", agents, runs, episodes=1, run_dir=second) == (score, -22.0, True)
     assert read_card(agents / "pong-ddqn").sha256 == read_card(second / "agent").sha256
+    in_run = sorted(p.name for p in (second / "cache" / "evaluation").glob("*.*"))
+    assert len(in_run) == 2 and sorted(p.name for p in (tmp_path / "shipped-cache" / "evaluation").glob("*.*")) == in_run
 
 
 def _save(agents_dir, target, mean):

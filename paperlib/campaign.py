@@ -10,7 +10,8 @@ run folder is gone is continued from its model card), trains until the chunk's d
 result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into ``data/agents/`` only
 if it scores better on its target metric than the agent already there or, for a missing agent, than
 random play, and beats random play without an attack. An SA-DDQN agent whose vanilla parent has since been
-replaced by a better agent is fine-tuned anew from the new parent at its next chunk (:func:`replaced_parent`).
+replaced by a better agent is continued like any other (:func:`replaced_parent` only reports it): two fine-tunes of
+the new BankHeist parent collapsed where continuing the robust agent kept it (book/training.md, session 37).
 Before any training, the campaign completes the model cards of the agents already in ``data/agents/``: each card
 records the natural return and the returns under PGD-10 and PGD-50 at 1/255 (:data:`CARD_ATTACKS`), and a
 promotion brings a card with only the first one or two. Such evaluations can take hours (attacked RoadRunner
@@ -29,7 +30,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from safetensors import safe_open
 
 from paperlib.agents import add_robustness, agent_paths, read_card, update_card
 from paperlib.atomic import atomic_path, write_text
@@ -94,8 +94,9 @@ agent steps, kappa 0.1 kept 210 under PGD-10 at 1/255 with seed 0 (294 natural; 
 collapsed to 10 natural and attacked with seed 1; kappa 0.02 (the SA-DQN config) kept 20 and 10 (seeds 0 and 1),
 and kappa 0.005 with the 200k-step ramp 4 to 18 over 59k to about 300k agent steps. Seed 1 also collapsed with a
 100k ramp and with kappa 0.05; with hinge c = 0.1 instead of 1 it collapsed later, as the radius neared 1/255
-(book/training.md, sessions 23, 24 and 34-36). A collapsed fine-tune is never promoted: it must beat random play
-and the agent in place."""
+(book/training.md, sessions 23, 24 and 34-36). Fine-tuned from the 369 vanilla agent, it collapsed with seeds 0 (at
+onset) and 2 (as the radius neared 1/255; session 37). A collapsed fine-tune is never promoted: it must beat random
+play and the agent in place."""
 
 CAMPAIGN_TOTAL_STEPS = {"ddqn": 10_000_000, "sa-ddqn": 3_000_000}
 """Agent steps a campaign run may reach (its chunks are bounded by wall time): the least ``total_steps`` that
@@ -187,9 +188,9 @@ def _old_parent_sha256(target: Target, fine_tuned_from: str, agents_dir: Path) -
 
 def replaced_parent(target: Target, agents_dir: Path = AGENTS_DIR) -> bool:
     """Whether the SA-DDQN agent of ``target`` in ``agents_dir`` was fine-tuned from a vanilla agent that has since
-    been replaced by a better one (its card's ``fine_tuned_from`` names another sha256 than the parent's card). Its
-    next chunk then starts a new fine-tune from the current parent instead of continuing it; the result replaces
-    the agent only if it scores better under PGD-10."""
+    been replaced by a better one (its card's ``fine_tuned_from`` names another sha256 than the parent's card), for
+    ``campaign --status``. The campaign still continues it: a new fine-tune of the current parent is a separate run
+    (``paperlib train --init-agent``), promoted with ``campaign --promote --run-dir`` if it scores better."""
     stem = agents_dir / target.stem
     return _has_agent(stem) and _old_parent_sha256(target, read_card(stem).fine_tuned_from, agents_dir) is not None
 
@@ -197,10 +198,10 @@ def replaced_parent(target: Target, agents_dir: Path = AGENTS_DIR) -> bool:
 def _config_for(target: Target, agents_dir: Path) -> DDQNConfig:
     """A new run's configuration. An agent already in ``agents_dir`` (whose run folder is gone) is continued with
     the configuration recorded in its model card, from its agent-step count, so that its schedules (epsilon, the SA
-    radius) carry on where they were; only its replay buffer and optimiser state are rebuilt. An SA-DDQN agent
-    whose parent was replaced (:func:`replaced_parent`) is fine-tuned anew from the current parent."""
+    radius) carry on where they were; only its replay buffer and optimiser state are rebuilt, also for an SA-DDQN
+    agent whose parent was replaced since (:func:`replaced_parent`)."""
     existing = agents_dir / target.stem
-    if _has_agent(existing) and not replaced_parent(target, agents_dir):
+    if _has_agent(existing):
         recorded = read_card(existing).training_config
         return DDQNConfig(**{**recorded, "game": target.game, "init_agent": str(existing), "continue_agent": True})
     if target.method == "ddqn":
@@ -234,25 +235,12 @@ def _copy_agent(source: Path, destination: Path) -> None:
 
 def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REPO_ROOT / "runs",
              threads: int = 0) -> DDQNTrainer:
-    """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings, or new. A run
-    fine-tuned from a vanilla agent that has since been replaced is moved aside to ``<stem>-from-<sha256[:12]>``
-    (kept, not overwritten) and a new one starts, configured by :func:`run_config`. ``threads`` (if positive)
+    """The trainer of ``target``'s run folder ``runs_dir/<stem>``: resumed with its own settings (also one fine-tuned
+    from a vanilla agent replaced since), or new, configured by :func:`run_config`. ``threads`` (if positive)
     replaces the torch thread count that the run or the model card recorded: it describes the machine, not the
     agent."""
     run_dir = runs_dir / target.stem
-    checkpoint = run_dir / "checkpoint.safetensors"
-    if checkpoint.exists():
-        with safe_open(str(checkpoint), "pt") as handle:
-            origin = json.loads(handle.metadata()["run_state"]).get("fine_tuned_from", "")
-        old = _old_parent_sha256(target, origin, agents_dir)
-        if old is not None:
-            aside = runs_dir / f"{target.stem}-from-{old[:12]}"
-            if aside.exists():
-                raise FileExistsError(f"{aside} exists: move it away to start a new fine-tune of {target.stem}")
-            run_dir.rename(aside)
-            print(f"campaign: {target.stem} was fine-tuned from a replaced vanilla agent; its run moved to {aside}",
-                  flush=True)
-    resume = checkpoint.exists()
+    resume = (run_dir / "checkpoint.safetensors").exists()
     config = run_config(target, run_dir, agents_dir)
     return DDQNTrainer(replace(config, torch_threads=threads) if threads > 0 else config, run_dir, resume=resume)
 

@@ -129,8 +129,8 @@ def _cmd_campaign(args: argparse.Namespace) -> None:
                   + ", ".join(f"{target.stem} {attack.label}" for target, attack in missing))
         stale = [target.stem for target in TARGETS if replaced_parent(target)]
         if stale:
-            print("fine-tuned from a vanilla agent since replaced (their next chunk fine-tunes the current one): "
-                  + ", ".join(stale))
+            print("fine-tuned from a vanilla agent since replaced (continued as they are; a fine-tune of the current "
+                  "one is a separate run, see book/reproducing.md): " + ", ".join(stale))
         target = next_target()
         print(f"next to train: {target.stem if target else 'nothing, every target is met'}")
         return

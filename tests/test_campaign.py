@@ -327,9 +327,9 @@ def test_one_chosen_agent_is_trained_and_only_its_card_completed(tmp_path, monke
         campaign.run_campaign(hours=1, agents_dir=tmp_path, runs_dir=tmp_path / "runs", only="bankheist-sa-ddqn")
 
 
-def test_an_sa_agent_of_a_replaced_parent_is_fine_tuned_anew(tmp_path, monkeypatch):
-    """A better vanilla agent replaced the one the SA-DDQN agent was fine-tuned from: the next chunk fine-tunes
-    the new parent (its old run is moved aside, not overwritten); an SA agent of the current parent continues."""
+def test_an_sa_agent_of_a_replaced_parent_is_reported_and_continued(tmp_path, monkeypatch):
+    """A better vanilla agent replaced the one the SA-DDQN agent was fine-tuned from: --status reports it, and the
+    campaign continues the SA agent (its run folder, else its card) instead of fine-tuning the new parent."""
     from safetensors.torch import save_file
 
     agents, runs = tmp_path / "agents", tmp_path / "runs"
@@ -340,22 +340,22 @@ def test_an_sa_agent_of_a_replaced_parent_is_fine_tuned_anew(tmp_path, monkeypat
     save_agent(agents / "pong-sa-ddqn", build_network("dueling", 1, 6),
                _card(method="sa-ddqn", training_config=recorded, fine_tuned_from=f"/elsewhere/pong-ddqn@{parent_sha}"))
     assert not campaign.replaced_parent(sa_target, agents)
-    assert campaign._config_for(sa_target, agents).continue_agent
     better_parent = build_network("dueling", 1, 6)
     better_parent.advantage[2].bias.data += 1.0  # a different parent: different weights, different sha256
     save_agent(agents / "pong-ddqn", better_parent, _card())
     assert campaign.replaced_parent(sa_target, agents)
-    fresh = campaign._config_for(sa_target, agents)
-    assert not fresh.continue_agent and fresh.init_agent == str(agents / "pong-ddqn")
+    continued = campaign._config_for(sa_target, agents)
+    assert continued.continue_agent and continued.init_agent == str(agents / "pong-sa-ddqn")
 
     old_run = runs / "pong-sa-ddqn"
     old_run.mkdir(parents=True)
     run_state = json.dumps({"fine_tuned_from": f"/elsewhere/pong-ddqn@{parent_sha}"})
     save_file({"x": torch.zeros(1)}, str(old_run / "checkpoint.safetensors"), metadata={"run_state": run_state})
+    (old_run / "config.json").write_text(json.dumps(recorded))
     opened = []
     monkeypatch.setattr(campaign, "DDQNTrainer", lambda config, run_dir, resume=False: opened.append(
         (config, run_dir, resume)))
     campaign.open_run(sa_target, agents, runs)
     (config, run_dir, resume), = opened
-    assert run_dir == old_run and not resume and not config.continue_agent
-    assert (runs / f"pong-sa-ddqn-from-{parent_sha[:12]}" / "checkpoint.safetensors").exists()
+    assert run_dir == old_run and resume and config.init_agent == recorded["init_agent"]
+    assert sorted(p.name for p in runs.iterdir()) == ["pong-sa-ddqn"]  # nothing moved aside

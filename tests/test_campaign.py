@@ -233,6 +233,40 @@ def test_an_agent_must_also_beat_random_play_without_an_attack(tmp_path, monkeyp
     assert read_card(tmp_path / "agents" / "bankheist-sa-ddqn").robustness[campaign.PGD10.label].mean == 19.0
 
 
+def test_a_robust_candidate_must_not_lose_under_pgd50(tmp_path, monkeypatch):
+    """Session 37: a BankHeist SA-DDQN candidate tied under PGD-10 (283 against 282) but scored 213 against 285
+    under PGD-50. A candidate is evaluated under PGD-50 only if it passes PGD-10 and the agent in place has that
+    card entry."""
+    bankheist_sa = next(target for target in campaign.TARGETS if target.stem == "bankheist-sa-ddqn")
+    candidate, agents = tmp_path / "run" / "agent", tmp_path / "agents"
+    monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=14.0))
+    _save(agents, bankheist_sa, 282.0)
+    update_card(agents / "bankheist-sa-ddqn", robustness={campaign.PGD10.label: Evaluation(282.0, 0.0, 1, [282.0], 0, 0.0),
+                                                         campaign.PGD50.label: Evaluation(285.0, 0.0, 1, [285.0], 0, 0.0)})
+    calls = []
+
+    def scores(natural, pgd10, pgd50):
+        def evaluate(stem, episodes, attack=None):
+            calls.append(attack.steps if attack else 0)
+            mean = {0: natural, 10: pgd10, 50: pgd50}[attack.steps if attack else 0]
+            return Evaluation(mean, 0.0, 1, [mean], 0, 0.0)
+        calls.clear()
+        save_agent(candidate, build_network("dueling", 1, 18), _card(game="BankHeist", method="sa-ddqn"))
+        monkeypatch.setattr(campaign, "evaluate_agent", evaluate)
+
+    scores(natural=297.0, pgd10=283.0, pgd50=213.0)
+    assert campaign.evaluate_and_promote(candidate, bankheist_sa, agents) == (283.0, 282.0, False)
+    assert calls == [0, 10, 50] and read_card(agents / "bankheist-sa-ddqn").robustness[campaign.PGD50.label].mean == 285
+    scores(natural=297.0, pgd10=281.0, pgd50=300.0)  # fails PGD-10: PGD-50 is not played
+    assert campaign.evaluate_and_promote(candidate, bankheist_sa, agents) == (281.0, 282.0, False)
+    assert calls == [0, 10]
+    scores(natural=297.0, pgd10=283.0, pgd50=285.0)  # a tie under PGD-50 is enough
+    assert campaign.evaluate_and_promote(candidate, bankheist_sa, agents) == (283.0, 282.0, True)
+    promoted = read_card(agents / "bankheist-sa-ddqn").robustness
+    assert promoted[campaign.PGD10.label].mean == 283 and promoted[campaign.PGD50.label].mean == 285
+    assert campaign.missing_evaluations(agents, only="bankheist-sa-ddqn") == []
+
+
 def test_every_evaluated_chunk_is_logged_promoted_or_not(tmp_path, monkeypatch):
     """The campaign log keeps what a chunk reached after its run folder is gone (session 25 lost one that way)."""
     bankheist_sa = next(target for target in campaign.TARGETS if target.stem == "bankheist-sa-ddqn")

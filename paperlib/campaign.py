@@ -9,9 +9,10 @@ resumes the agent's run in ``runs/<game>-<method>`` (or starts it; an agent in `
 run folder is gone is continued from its model card), trains until the chunk's deadline, evaluates the
 result (10 natural episodes; for SA-DDQN also PGD-10 at 1/255) and copies it into ``data/agents/`` only
 if it scores better on its target metric than the agent already there or, for a missing agent, than
-random play, and beats random play without an attack (an SA-DDQN agent must also not lose under PGD-50). An SA-DDQN agent whose vanilla parent has since been
-replaced by a better agent is continued like any other (:func:`replaced_parent` only reports it): two fine-tunes of
-the new BankHeist parent collapsed where continuing the robust agent kept it (book/training.md, session 37).
+random play, and beats random play without an attack (an SA-DDQN agent must also not lose under PGD-50). An
+SA-DDQN agent whose vanilla parent has since been replaced by a better agent is continued like any other
+(:func:`replaced_parent` only reports it): two fine-tunes of the new BankHeist parent collapsed where continuing
+the robust agent kept it (book/training.md, session 37).
 Before any training, the campaign completes the model cards of the agents already in ``data/agents/``: each card
 records the natural return and the returns under PGD-10 and PGD-50 at 1/255 (:data:`CARD_ATTACKS`), and a
 promotion brings a card with only the first one or two. Such evaluations can take hours (attacked RoadRunner
@@ -29,7 +30,6 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-
 
 from paperlib.agents import add_robustness, agent_paths, read_card, update_card
 from paperlib.atomic import atomic_path, write_text

@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--status", action="store_true", help="print every agent's score and target and exit")
     campaign.add_argument("--promote", metavar="AGENT",
                           help="evaluate the agent of runs/AGENT (e.g. roadrunner-sa-ddqn, after a campaign stopped "
-                               "during its evaluation), promote it if it beats data/agents/AGENT or random play, exit")
+                               "during its evaluation), promote it if it beats data/agents/AGENT or random play (an SA-DDQN "
+                               "agent under PGD-10, and not worse under PGD-50), exit")
     campaign.add_argument("--run-dir", type=Path,
                           help="with --promote: take the agent from this run folder instead of runs/AGENT (e.g. a "
                                "second run of that agent with another seed, from paperlib train --run-dir)")

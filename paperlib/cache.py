@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from paperlib.atomic import atomic_path, write_json
-from paperlib.paths import CACHE_DIR
+from paperlib.paths import AGENTS_DIR, CACHE_DIR
 from paperlib.provenance import __version__, git_commit, package_versions
 
 
@@ -30,6 +30,18 @@ def cache_key(name: str, params: dict[str, Any], agent_hashes: list[str]) -> str
 def cache_root(cache_dir: str | Path | None = None) -> Path:
     """The cache folder in use: ``cache_dir``, else ``$PAPERLIB_CACHE_DIR``, else ``data/cache``."""
     return Path(cache_dir or os.environ.get("PAPERLIB_CACHE_DIR") or CACHE_DIR)
+
+
+def agent_cache_dir(stem: str | Path) -> Path:
+    """The cache folder for results computed from the agent file ``stem`` (its evaluations, sampled states, maps and
+    attacks): ``$PAPERLIB_CACHE_DIR`` when set; the committed ``data/cache`` for the compendium's own agents (those in
+    ``data/agents``); else a ``cache`` folder beside the agent, e.g. ``runs/<run>/cache`` for a campaign's candidate
+    or your own agent, so that working with an agent that is not shipped leaves the committed cache as it was
+    (:func:`copy_agent_entries` carries entries over when an agent is promoted)."""
+    stem = Path(stem)
+    if os.environ.get("PAPERLIB_CACHE_DIR") or stem.resolve().parent == AGENTS_DIR.resolve():
+        return cache_root()
+    return stem.parent / "cache"
 
 
 def _entry(name: str, params: dict[str, Any], agent_hashes: list[str], cache_dir: str | Path | None) -> tuple[Path, str]:

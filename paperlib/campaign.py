@@ -179,7 +179,7 @@ def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int
 
 
 def _old_parent_sha256(target: Target, fine_tuned_from: str, agents_dir: Path) -> str | None:
-    """For an SA-DDQN ``target``, the sha256 in a ``stem@sha256`` origin (a card's or a run's ``fine_tuned_from``)
+    """For an SA-DDQN ``target``, the sha256 in a ``stem@sha256`` origin (a card's ``fine_tuned_from``)
     if it names the game's vanilla agent in ``agents_dir`` but not its current weights; else None."""
     parent = agents_dir / f"{target.game.lower()}-ddqn"
     stem, _, sha256 = fine_tuned_from.rpartition("@")

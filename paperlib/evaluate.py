@@ -8,7 +8,6 @@ run again, it continues exactly where it stopped (the result is the same as with
 from __future__ import annotations
 
 import json
-import os
 from contextlib import nullcontext
 from pathlib import Path
 from time import monotonic
@@ -20,11 +19,10 @@ import torch
 from paperlib.agents import Evaluation, load_agent, read_card
 from paperlib.atomic import write_json
 from paperlib.attacks import AttackSpec, pgd_attack
-from paperlib.cache import cache_root, cached, copy_agent_entries, partial_path
+from paperlib.cache import agent_cache_dir, cached, copy_agent_entries, partial_path
 from paperlib.envs import AtariEnvs, EnvConfig
 from paperlib.games import get_game
 from paperlib.networks import build_network
-from paperlib.paths import AGENTS_DIR, CACHE_DIR
 from paperlib.play_checkpoint import CheckpointError, PlayCheckpoint, observation_digest
 from paperlib.preprocess import to_network_input
 from paperlib.progress import Progress
@@ -155,22 +153,11 @@ def _summarise(returns: np.ndarray, seed: int, epsilon: float, attack: AttackSpe
                       attack=attack.label if attack else "none")
 
 
-def evaluation_cache_dir(stem: str | Path) -> Path:
-    """The cache folder for evaluations of the agent file ``stem``: ``$PAPERLIB_CACHE_DIR`` when set; the committed
-    ``data/cache`` for the compendium's own agents (those in ``data/agents``); else a ``cache`` folder beside the
-    agent, e.g. ``runs/<run>/cache`` for a campaign's candidate or a second seed, so that evaluating an agent that is
-    not shipped leaves the committed cache as it was (:func:`copy_evaluations` carries them over on promotion)."""
-    if os.environ.get("PAPERLIB_CACHE_DIR"):
-        return cache_root()
-    stem = Path(stem)
-    return CACHE_DIR if stem.resolve().parent == AGENTS_DIR.resolve() else stem.parent / "cache"
-
-
 def copy_evaluations(source: str | Path, destination: str | Path) -> int:
     """Give the agent file ``destination``, a copy of ``source`` (same sha256), the evaluations cached for
     ``source``, so that they are not played again; returns how many were copied."""
-    return copy_agent_entries("evaluation", read_card(source).sha256, evaluation_cache_dir(source),
-                              evaluation_cache_dir(destination))
+    return copy_agent_entries("evaluation", read_card(source).sha256, agent_cache_dir(source),
+                              agent_cache_dir(destination))
 
 
 def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0, max_frames_per_episode: int = 108_000,
@@ -178,7 +165,7 @@ def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0
                    stop_after_seconds: float | None = None) -> Evaluation:
     """Evaluate an agent file, cached by its sha256 and the parameters (shared by the CLI and the notebooks).
 
-    Cached in :func:`evaluation_cache_dir`, with a checkpoint beside the cache entry while it runs (see
+    Cached in :func:`paperlib.cache.agent_cache_dir`, with a checkpoint beside the cache entry while it runs (see
     :func:`evaluate_network`); a call that was stopped (``stop_after_seconds``, or a killed process) continues from it.
     """
     card = read_card(stem)
@@ -186,7 +173,7 @@ def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0
     if attack is not None:
         params["attack"] = {"kind": "pgd", "eps": attack.eps, "steps": attack.steps}
 
-    folder = evaluation_cache_dir(stem)
+    folder = agent_cache_dir(stem)
     checkpoint = partial_path("evaluation", params, [card.sha256], folder)
 
     about = checkpoint.with_suffix(".json")  # what the checkpoint belongs to, for a person looking at the folder

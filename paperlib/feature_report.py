@@ -18,7 +18,7 @@ import pandas as pd
 
 from paperlib.agents import load_agent, read_card
 from paperlib.bootstrap import bootstrap_interval, lower_verdict
-from paperlib.cache import cached
+from paperlib.cache import agent_cache_dir, cached
 from paperlib.ddqn import METHOD_LABELS
 from paperlib.devices import resolve_device
 from paperlib.feature_maps import FeatureMaps, feature_maps, map_entropy, sparsity
@@ -64,7 +64,7 @@ def agent_maps(stem: str | Path, sampling: StateSampling, temperature: float = 1
         maps = feature_maps(network, states, temperature, progress=progress)
         return {"kmap": maps.kmap, "hmap": maps.hmap}
 
-    stored = cached("feature_maps", params, [card.sha256], compute)
+    stored = cached("feature_maps", params, [card.sha256], compute, agent_cache_dir(stem))
     return FeatureMaps(stored["kmap"], stored["hmap"], temperature)
 
 

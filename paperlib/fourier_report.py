@@ -16,7 +16,7 @@ import pandas as pd
 
 from paperlib.agents import load_agent, read_card
 from paperlib.bootstrap import bootstrap_interval, lower_verdict
-from paperlib.cache import cached
+from paperlib.cache import agent_cache_dir, cached
 from paperlib.cw import CWConfig, carlini_wagner
 from paperlib.ddqn import METHOD_LABELS
 from paperlib.preprocess import to_network_input
@@ -37,7 +37,7 @@ def agent_attacks(stem: str | Path, sampling: StateSampling, config: CWConfig, b
                 for field in ("success", "perturbation", "l2", "linf", "original_action", "new_action", "q_before",
                               "q_after")}
 
-    return cached("cw_attacks", params, [card.sha256], compute)
+    return cached("cw_attacks", params, [card.sha256], compute, agent_cache_dir(stem))
 
 
 def successful_frames(attacks: dict[str, np.ndarray]) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from paperlib.agents import load_agent, read_card
-from paperlib.cache import cached
+from paperlib.cache import agent_cache_dir, cached
 from paperlib.evaluate import play
 
 
@@ -70,5 +70,5 @@ def sample_states(stem: str | Path, sampling: StateSampling = StateSampling()) -
         return {"obs": np.stack(obs[: sampling.states]), "episode": np.array(episode[: sampling.states]),
                 "step": np.array(step[: sampling.states])}
 
-    stored = cached("states", asdict(sampling), [card.sha256], compute)
+    stored = cached("states", asdict(sampling), [card.sha256], compute, agent_cache_dir(stem))
     return SampledStates(stored["obs"], stored["episode"], stored["step"])

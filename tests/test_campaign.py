@@ -73,7 +73,7 @@ def test_a_run_cut_off_before_its_evaluation_can_be_promoted_later(tmp_path, mon
 
 
 def test_a_second_run_of_an_agent_is_promoted_from_its_own_folder(tmp_path, monkeypatch):
-    from paperlib import evaluate
+    from paperlib import cache
 
     agents, runs, (score, _, promoted) = _first_pong_chunk(tmp_path, monkeypatch, 22.0)
     assert not promoted
@@ -84,8 +84,8 @@ def test_a_second_run_of_an_agent_is_promoted_from_its_own_folder(tmp_path, monk
     # without $PAPERLIB_CACHE_DIR the candidate's evaluation is cached in its run folder, and carried over to the
     # shipped cache only with the promotion
     monkeypatch.delenv("PAPERLIB_CACHE_DIR")
-    monkeypatch.setattr(evaluate, "AGENTS_DIR", agents)
-    monkeypatch.setattr(evaluate, "CACHE_DIR", tmp_path / "shipped-cache")
+    monkeypatch.setattr(cache, "AGENTS_DIR", agents)
+    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path / "shipped-cache")
     assert campaign.promote_run("pong-ddqn", agents, runs, episodes=1, run_dir=second) == (score, -22.0, True)
     assert read_card(agents / "pong-ddqn").sha256 == read_card(second / "agent").sha256
     in_run = sorted(p.name for p in (second / "cache" / "evaluation").glob("*.*"))

@@ -53,31 +53,31 @@ def test_evaluate_agent_uses_the_cache(tmp_path, monkeypatch):
 def test_only_shipped_agents_are_cached_in_the_committed_cache(tmp_path, monkeypatch):
     import shutil
 
-    from paperlib import evaluate
+    from paperlib import cache, evaluate
     from paperlib.agents import save_agent
 
     monkeypatch.delenv("PAPERLIB_CACHE_DIR", raising=False)
     shipped_agents, shipped_cache = tmp_path / "data" / "agents", tmp_path / "data" / "cache"
-    monkeypatch.setattr(evaluate, "AGENTS_DIR", shipped_agents)
-    monkeypatch.setattr(evaluate, "CACHE_DIR", shipped_cache)
+    monkeypatch.setattr(cache, "AGENTS_DIR", shipped_agents)
+    monkeypatch.setattr(cache, "CACHE_DIR", shipped_cache)
     run_agent = tmp_path / "runs" / "pong-ddqn" / "agent"
     save_agent(run_agent, _random_pong_network(), _card(network="nature"))
     first = evaluate_agent(run_agent, episodes=2, max_frames_per_episode=800, progress=False)
-    assert evaluate.evaluation_cache_dir(run_agent) == run_agent.parent / "cache"
+    assert cache.agent_cache_dir(run_agent) == run_agent.parent / "cache"
     assert len(list((run_agent.parent / "cache" / "evaluation").glob("*.npz"))) == 1 and not shipped_cache.exists()
 
     shipped = shipped_agents / "pong-ddqn"
     shipped_agents.mkdir(parents=True)
     for suffix in (".safetensors", ".json"):
         shutil.copyfile(run_agent.with_suffix(suffix), shipped.with_suffix(suffix))
-    assert evaluate.evaluation_cache_dir(shipped) == shipped_cache
+    assert cache.agent_cache_dir(shipped) == shipped_cache
     assert evaluate.copy_evaluations(run_agent, shipped) == 1
     assert evaluate.copy_evaluations(run_agent, shipped) == 0  # already there
     monkeypatch.setattr(evaluate, "evaluate_network", lambda *a, **k: pytest.fail("played again"))
     assert evaluate_agent(shipped, episodes=2, max_frames_per_episode=800, progress=False) == first
 
     monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "chosen"))  # a chosen cache folder holds everything
-    assert evaluate.evaluation_cache_dir(run_agent) == evaluate.evaluation_cache_dir(shipped) == tmp_path / "chosen"
+    assert cache.agent_cache_dir(run_agent) == cache.agent_cache_dir(shipped) == tmp_path / "chosen"
 
 
 def test_attacked_evaluation_is_recorded_in_the_card(tmp_path, monkeypatch):

@@ -24,6 +24,17 @@ def test_sampling_is_deterministic_strided_and_cached(tmp_path, monkeypatch):
     assert not np.array_equal(first.obs[2], first.obs[4])
 
 
+def test_states_of_an_agent_outside_data_agents_are_cached_beside_it(tmp_path, monkeypatch):
+    from paperlib import cache
+
+    monkeypatch.delenv("PAPERLIB_CACHE_DIR", raising=False)
+    monkeypatch.setattr(cache, "CACHE_DIR", tmp_path / "shipped-cache")
+    stem = tmp_path / "my-agents" / "agent"
+    save_agent(stem, build_network("nature", 1, 6), _card(network="nature"))
+    sample_states(stem, StateSampling(states=2, episodes=1, stride=10, seed=3))
+    assert len(list((stem.parent / "cache" / "states").glob("*.npz"))) == 1 and not (tmp_path / "shipped-cache").exists()
+
+
 def test_bad_sampling_parameters():
     with pytest.raises(ValueError, match="states must be positive"):
         StateSampling(states=0)

@@ -34,7 +34,7 @@ from pathlib import Path
 from paperlib.agents import add_robustness, agent_paths, read_card, update_card
 from paperlib.atomic import atomic_path, write_text
 from paperlib.attacks import AttackSpec
-from paperlib.ddqn import DDQNConfig, DDQNTrainer
+from paperlib.ddqn import DDQNConfig, DDQNTrainer, checkpoint_path
 from paperlib.evaluate import EvaluationPaused, copy_evaluations, evaluate_agent, evaluate_random_play
 from paperlib.paths import AGENTS_DIR, REPO_ROOT
 from paperlib.provenance import git_commit
@@ -242,15 +242,15 @@ def open_run(target: Target, agents_dir: Path = AGENTS_DIR, runs_dir: Path = REP
     replaces the torch thread count that the run or the model card recorded: it describes the machine, not the
     agent."""
     run_dir = runs_dir / target.stem
-    resume = (run_dir / "checkpoint.safetensors").exists()
     config = run_config(target, run_dir, agents_dir)
-    return DDQNTrainer(replace(config, torch_threads=threads) if threads > 0 else config, run_dir, resume=resume)
+    return DDQNTrainer(replace(config, torch_threads=threads) if threads > 0 else config, run_dir,
+                       resume=checkpoint_path(run_dir).exists())
 
 
 def run_config(target: Target, run_dir: Path, agents_dir: Path = AGENTS_DIR) -> DDQNConfig:
     """The configuration ``target``'s run in ``run_dir`` trains with: the run's own (``config.json``) when it has a
     checkpoint, else :func:`_config_for`'s; in both cases ``total_steps`` at least :data:`CAMPAIGN_TOTAL_STEPS`."""
-    if (run_dir / "checkpoint.safetensors").exists():
+    if checkpoint_path(run_dir).exists():
         config = DDQNConfig(**json.loads((run_dir / "config.json").read_text()))
     else:
         config = _config_for(target, agents_dir)
@@ -358,7 +358,7 @@ def run_campaign(hours: float, chunk_hours: float = 1.0, agents_dir: Path = AGEN
     if hours <= 0 or chunk_hours <= 0:
         raise ValueError("hours and chunk_hours must be positive")
     chosen = find_target(only) if only else None
-    if chosen and not (runs_dir / chosen.stem / "checkpoint.safetensors").exists():
+    if chosen and not checkpoint_path(runs_dir / chosen.stem).exists():
         _config_for(chosen, agents_dir)  # a missing parent fails now, not after the card evaluations
     deadline = time.time() + hours * 3600
     trainer, not_promoted = None, None

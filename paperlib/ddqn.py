@@ -182,6 +182,11 @@ class RunState:
     """``stem@sha256`` of the agent this run started from; empty when trained from scratch."""
 
 
+def checkpoint_path(run_dir: str | Path) -> Path:
+    """Where the run in ``run_dir`` keeps its checkpoint (a run folder holds a run when this file exists)."""
+    return Path(run_dir) / "checkpoint.safetensors"
+
+
 class DDQNTrainer:
     """Trains one DDQN agent in ``run_dir``; call :meth:`train`."""
 
@@ -192,7 +197,7 @@ class DDQNTrainer:
         self.agent_out = Path(agent_out) if agent_out else self.run_dir / "agent"
         self.device = resolve_device(device)
         self.show_progress = progress
-        self.checkpoint_path = self.run_dir / "checkpoint.safetensors"
+        self.checkpoint_path = checkpoint_path(self.run_dir)
         self.curve_path = self.run_dir / "learning_curve.csv"
         self.replay_path = self.run_dir / "replay.safetensors"
         if resume and not self.checkpoint_path.exists():

@@ -7,6 +7,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from paperlib.paths import REPO_ROOT
+
 __version__ = "0.1.0"
 """paperlib's version; part of every cache key."""
 
@@ -22,13 +24,14 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def git_commit() -> str:
-    """The repository's HEAD commit (with ``-dirty`` if the tree has changes), or ``"unknown"``."""
-    root = Path(__file__).resolve().parent.parent
+def git_commit(root: str | Path = REPO_ROOT) -> str:
+    """The HEAD commit of the repository at ``root`` (with ``-dirty`` if a tracked file outside ``data/`` has
+    changes), or ``"unknown"``. Changes under ``data/`` do not count: the compendium writes there itself (the
+    campaign log, model cards, caches), and the agents a result used are recorded by their sha256."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)data"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")

@@ -305,10 +305,11 @@ def _holds_under_pgd50(candidate: Path, current: Path, episodes: int) -> bool:
         return True
     stronger = evaluate_agent(candidate, episodes=episodes, attack=PGD50)
     add_robustness(candidate, PGD50.label, stronger)
-    if stronger.mean < recorded.mean:
+    holds = stronger.mean >= recorded.mean
+    if not holds:
         print(f"campaign: {candidate} scores {stronger.mean:g} under {PGD50.label}, below the {recorded.mean:g} of "
               f"{current}: not promoted", flush=True)
-    return stronger.mean >= recorded.mean
+    return holds
 
 
 def log_chunk(agents_dir: Path, target: Target, candidate: Path, *, score: float, to_beat: float, natural: float,

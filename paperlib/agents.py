@@ -154,25 +154,35 @@ def _cards_locked(card_path: Path) -> Iterator[None]:
         os.close(folder)  # releases the lock
 
 
-def _rewrite_card(stem: str | Path, change: Callable[[ModelCard], ModelCard]) -> ModelCard:
-    """Read a card, apply ``change`` and write the result atomically, all under the folder's lock."""
+def _rewrite_card(stem: str | Path, change: Callable[[ModelCard], ModelCard], agent_sha256: str | None) -> ModelCard:
+    """Read a card, apply ``change`` and write the result atomically, all under the folder's lock; with
+    ``agent_sha256``, only if the card still describes that weight file (see :func:`update_card`)."""
     card_path = agent_paths(stem)[1]
     if not card_path.exists():
         read_card(stem)  # the usual error for a missing card, also where its folder does not exist
     with _cards_locked(card_path):
-        card = change(read_card(stem))
+        card = read_card(stem)
+        if agent_sha256 is not None and card.sha256 != agent_sha256:
+            raise AgentFileError(f"{card_path} now describes another agent (sha256 {card.sha256[:12]}...) than the one "
+                                 f"measured ({agent_sha256[:12]}...): it was replaced meanwhile, e.g. by a campaign's "
+                                 "promotion; the card is left as it is. Evaluate the new agent to fill it in")
+        card = change(card)
         write_json(card_path, card.to_dict())
     return card
 
 
-def update_card(stem: str | Path, **changes: Any) -> ModelCard:
-    """Rewrite selected fields of an existing card atomically (weights untouched)."""
-    return _rewrite_card(stem, lambda card: dataclasses.replace(card, **changes))
+def update_card(stem: str | Path, *, agent_sha256: str | None = None, **changes: Any) -> ModelCard:
+    """Rewrite selected fields of an existing card atomically (weights untouched). A result measured on the agent
+    passes its ``agent_sha256``: if the agent file was replaced while it was measured, nothing is written
+    (:class:`AgentFileError`), so that a result never lands in another agent's card."""
+    return _rewrite_card(stem, lambda card: dataclasses.replace(card, **changes), agent_sha256)
 
 
-def add_robustness(stem: str | Path, label: str, evaluation: Evaluation) -> ModelCard:
-    """Add (or replace) one attacked evaluation in a card, keeping the others as they are at the time of writing."""
-    return _rewrite_card(stem, lambda card: dataclasses.replace(card, robustness={**card.robustness, label: evaluation}))
+def add_robustness(stem: str | Path, label: str, evaluation: Evaluation, *, agent_sha256: str | None = None) -> ModelCard:
+    """Add (or replace) one attacked evaluation in a card, keeping the others as they are at the time of writing
+    (``agent_sha256`` as in :func:`update_card`)."""
+    return _rewrite_card(stem, lambda card: dataclasses.replace(card, robustness={**card.robustness, label: evaluation}),
+                         agent_sha256)
 
 
 def load_agent(stem: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, ModelCard]:

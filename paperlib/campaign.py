@@ -167,13 +167,14 @@ def complete_cards(deadline: float, agents_dir: Path = AGENTS_DIR, episodes: int
     for target, attack in missing_evaluations(agents_dir, only):
         stem = agents_dir / target.stem
         print(f"campaign: completing the model card of {target.stem}: {attack.label}", flush=True)
+        agent_sha256 = read_card(stem).sha256
         try:
             result = evaluate_agent(stem, episodes=episodes, attack=attack,
                                     stop_after_seconds=max(deadline - time.time(), 1.0))
         except EvaluationPaused as paused:
             print(f"campaign: {paused}", flush=True)
             return False
-        add_robustness(stem, attack.label, result)
+        add_robustness(stem, attack.label, result, agent_sha256=agent_sha256)
         print(f"campaign: {target.stem} scores {result.mean:g} under {attack.label}", flush=True)
     return True
 

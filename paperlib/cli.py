@@ -85,9 +85,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
           f"{result.episodes} episodes (returns {result.returns})")
     if not args.dry_run:
         if attack is None:
-            update_card(args.agent, evaluation=result)
+            update_card(args.agent, evaluation=result, agent_sha256=card.sha256)
         else:  # merged into the card as it is now: another evaluation may have added its result meanwhile
-            add_robustness(args.agent, attack.label, result)
+            add_robustness(args.agent, attack.label, result, agent_sha256=card.sha256)
         print(f"evaluation written into {Path(args.agent).with_suffix('.json')}")
 
 

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from paperlib.agents import Evaluation, load_agent, read_card
+from paperlib.agents import AgentFileError, Evaluation, load_agent, read_card
 from paperlib.atomic import write_json
 from paperlib.attacks import AttackSpec, pgd_attack
 from paperlib.cache import agent_cache_dir, cached, copy_agent_entries, partial_path
@@ -179,7 +179,10 @@ def evaluate_agent(stem, episodes: int = 10, seed: int = 0, epsilon: float = 0.0
     about = checkpoint.with_suffix(".json")  # what the checkpoint belongs to, for a person looking at the folder
 
     def compute() -> dict[str, np.ndarray]:
-        network, _ = load_agent(stem)
+        network, loaded = load_agent(stem)
+        if loaded.sha256 != card.sha256:
+            raise AgentFileError(f"{stem} was replaced since this evaluation began (sha256 {card.sha256[:12]}... "
+                                 f"then, {loaded.sha256[:12]}... now); run it again")
         write_json(about, {"agent": str(stem), "agent_sha256": card.sha256, "params": params})
         result = evaluate_network(network, card.game, episodes, seed, epsilon, card.frame_stack,
                                   max_frames_per_episode, progress, attack, checkpoint, stop_after_seconds)

@@ -239,3 +239,50 @@ def test_cli_evaluation_keeps_a_result_written_while_it_ran(tmp_path, monkeypatc
     monkeypatch.setattr(evaluate, "evaluate_agent", meanwhile)
     main(["evaluate", "--agent", str(stem), "--attack", "pgd", "--steps", "10"])
     assert sorted(read_card(stem).robustness) == ["pgd-10 eps=1/255", "pgd-50 eps=1/255"]
+
+
+def test_cli_evaluation_of_an_agent_replaced_meanwhile_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A campaign may promote a new agent into the file while a long PGD-50 evaluation of the old one runs: the old
+    agent's result must not land in the new agent's card."""
+    from paperlib import evaluate
+    from paperlib.agents import Evaluation, save_agent
+    from paperlib.cli import main
+
+    stem = tmp_path / "agent"
+    save_agent(stem, _random_pong_network(), _card(network="nature"))
+
+    seeds = iter([1, 2])
+
+    def replaced_meanwhile(*args, **kwargs):
+        torch.manual_seed(next(seeds))
+        save_agent(stem, build_network("nature", 1, 6), _card(network="nature", env_steps=20))
+        return Evaluation(2.0, 0.0, 1, [2.0], 0, 0.0, "pgd-10 eps=1/255")
+
+    monkeypatch.setattr(evaluate, "evaluate_agent", replaced_meanwhile)
+    for attack in ([], ["--attack", "pgd"]):
+        with pytest.raises(SystemExit):
+            main(["evaluate", "--agent", str(stem), *attack])
+        assert "describes another agent" in capsys.readouterr().err
+        card = read_card(stem)
+        assert card.env_steps == 20 and card.evaluation is None and card.robustness == {}
+
+
+def test_evaluate_agent_refuses_weights_replaced_before_it_loads_them(tmp_path, monkeypatch):
+    """The cache key is the sha256 read first; weights swapped before loading would be cached under the old key."""
+    from paperlib import evaluate
+    from paperlib.agents import AgentFileError, save_agent
+
+    stem = tmp_path / "agent"
+    save_agent(stem, _random_pong_network(), _card(network="nature"))
+    monkeypatch.setenv("PAPERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    real_load = evaluate.load_agent
+
+    def load_after_a_swap(path):
+        torch.manual_seed(1)
+        save_agent(stem, build_network("nature", 1, 6), _card(network="nature"))
+        return real_load(path)
+
+    monkeypatch.setattr(evaluate, "load_agent", load_after_a_swap)
+    with pytest.raises(AgentFileError, match="was replaced since this evaluation began"):
+        evaluate_agent(stem, episodes=1, max_frames_per_episode=40, progress=False)
+    assert not list((tmp_path / "cache").rglob("*.npz"))

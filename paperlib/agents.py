@@ -156,7 +156,8 @@ def _cards_locked(card_path: Path) -> Iterator[None]:
 
 def _rewrite_card(stem: str | Path, change: Callable[[ModelCard], ModelCard], agent_sha256: str | None) -> ModelCard:
     """Read a card, apply ``change`` and write the result atomically, all under the folder's lock; with
-    ``agent_sha256``, only if the card still describes that weight file (see :func:`update_card`)."""
+    ``agent_sha256`` (always, where a measured result is written), only if the card still describes that weight
+    file (see :func:`update_card`)."""
     card_path = agent_paths(stem)[1]
     if not card_path.exists():
         read_card(stem)  # the usual error for a missing card, also where its folder does not exist
@@ -171,14 +172,23 @@ def _rewrite_card(stem: str | Path, change: Callable[[ModelCard], ModelCard], ag
     return card
 
 
+MEASURED_FIELDS = ("evaluation", "robustness")
+"""Card fields that hold results measured on the weights: rewriting them needs the sha256 of the weights measured."""
+
+
 def update_card(stem: str | Path, *, agent_sha256: str | None = None, **changes: Any) -> ModelCard:
-    """Rewrite selected fields of an existing card atomically (weights untouched). A result measured on the agent
-    passes its ``agent_sha256``: if the agent file was replaced while it was measured, nothing is written
-    (:class:`AgentFileError`), so that a result never lands in another agent's card."""
+    """Rewrite selected fields of an existing card atomically (weights untouched). A change of a measured result
+    (:data:`MEASURED_FIELDS`) must pass the ``agent_sha256`` of the weights it was measured on: if the agent file was
+    replaced while it was measured, nothing is written (:class:`AgentFileError`), so that a result never lands in
+    another agent's card."""
+    measured = sorted(set(changes) & set(MEASURED_FIELDS))
+    if measured and agent_sha256 is None:
+        raise TypeError(f"update_card: changing {', '.join(measured)} needs agent_sha256, the sha256 of the weights "
+                        "the result was measured on (e.g. the card's sha256 read before the evaluation)")
     return _rewrite_card(stem, lambda card: dataclasses.replace(card, **changes), agent_sha256)
 
 
-def add_robustness(stem: str | Path, label: str, evaluation: Evaluation, *, agent_sha256: str | None = None) -> ModelCard:
+def add_robustness(stem: str | Path, label: str, evaluation: Evaluation, *, agent_sha256: str) -> ModelCard:
     """Add (or replace) one attacked evaluation in a card, keeping the others as they are at the time of writing
     (``agent_sha256`` as in :func:`update_card`)."""
     return _rewrite_card(stem, lambda card: dataclasses.replace(card, robustness={**card.robustness, label: evaluation}),

@@ -276,12 +276,13 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
     tied under PGD-10 (283 against 282) scored 213 against 285 under PGD-50 (book/training.md, session 37); a
     promoted agent's card then has its PGD-50 entry already. A promoted agent takes its cached evaluations along
     (:func:`paperlib.evaluate.copy_evaluations`). Returns (score, the score it had to beat, promoted)."""
+    candidate_sha256 = read_card(candidate).sha256  # results are written only into the card of these weights
     natural = evaluate_agent(candidate, episodes=episodes)
-    update_card(candidate, evaluation=natural)
+    update_card(candidate, evaluation=natural, agent_sha256=candidate_sha256)
     score = natural.mean
     if target.robust:
         attacked = evaluate_agent(candidate, episodes=episodes, attack=PGD10)
-        update_card(candidate, robustness={PGD10.label: attacked})
+        update_card(candidate, robustness={PGD10.label: attacked}, agent_sha256=candidate_sha256)
         score = attacked.mean
     # random play is also the baseline under attack: an attack cannot change random actions
     random_play = evaluate_random_play(target.game, episodes, frame_stack=read_card(candidate).frame_stack).mean
@@ -289,7 +290,7 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
     baseline = random_play if baseline is None else baseline
     promoted = score > baseline and natural.mean > random_play
     if promoted and target.robust:
-        promoted = _holds_under_pgd50(candidate, agents_dir / target.stem, episodes)
+        promoted = _holds_under_pgd50(candidate, candidate_sha256, agents_dir / target.stem, episodes)
     if promoted:
         _copy_agent(candidate, agents_dir / target.stem)
         copy_evaluations(candidate, agents_dir / target.stem)
@@ -298,14 +299,14 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
     return score, baseline, promoted
 
 
-def _holds_under_pgd50(candidate: Path, current: Path, episodes: int) -> bool:
+def _holds_under_pgd50(candidate: Path, candidate_sha256: str, current: Path, episodes: int) -> bool:
     """Whether ``candidate`` scores at least the PGD-50 return recorded in the card of the agent ``current`` (True
     where there is no such agent or entry); the candidate's PGD-50 evaluation is recorded in its card."""
     recorded = read_card(current).robustness.get(PGD50.label) if _has_agent(current) else None
     if recorded is None:
         return True
     stronger = evaluate_agent(candidate, episodes=episodes, attack=PGD50)
-    add_robustness(candidate, PGD50.label, stronger)
+    add_robustness(candidate, PGD50.label, stronger, agent_sha256=candidate_sha256)
     holds = stronger.mean >= recorded.mean
     if not holds:
         print(f"campaign: {candidate} scores {stronger.mean:g} under {PGD50.label}, below the {recorded.mean:g} of "

@@ -96,11 +96,12 @@ def test_find_agents_lists_present_pairs(tmp_path, capsys):
 
 
 def _add_many(stem, worker: int, count: int) -> None:
-    from paperlib.agents import Evaluation, add_robustness
+    from paperlib.agents import Evaluation, add_robustness, read_card
 
+    sha256 = read_card(stem).sha256
     for i in range(count):
         label = f"worker{worker}-{i}"
-        add_robustness(stem, label, Evaluation(float(i), 0.0, 1, [float(i)], 0, 0.0, label))
+        add_robustness(stem, label, Evaluation(float(i), 0.0, 1, [float(i)], 0, 0.0, label), agent_sha256=sha256)
 
 
 def test_concurrent_robustness_updates_keep_every_result(saved):
@@ -120,10 +121,26 @@ def test_concurrent_robustness_updates_keep_every_result(saved):
     assert len(read_card(stem).robustness) == 80
 
 
+def test_a_measured_result_needs_the_sha256_of_the_weights_measured(saved):
+    """A result written without the sha256 of the weights it was measured on could land in a replaced agent's card
+    (session 40), so update_card refuses to write one without it; other fields need none."""
+    from paperlib.agents import Evaluation, read_card, update_card
+
+    stem = saved[0]
+    result = Evaluation(1.0, 0.0, 1, [1.0], 0, 0.0)
+    with pytest.raises(TypeError, match="evaluation needs agent_sha256"):
+        update_card(stem, evaluation=result)
+    with pytest.raises(TypeError, match="robustness needs agent_sha256"):
+        update_card(stem, robustness={"pgd-10 eps=1/255": result})
+    assert read_card(stem).evaluation != result
+    assert update_card(stem, evaluation=result, agent_sha256=read_card(stem).sha256).evaluation == result
+    assert update_card(stem, seed=7).seed == 7
+
+
 def test_updating_a_missing_card_names_it(tmp_path):
     from paperlib.agents import Evaluation, add_robustness, update_card
 
     with pytest.raises(AgentFileError, match="model card .*nowhere.*agent.json not found"):
         update_card(tmp_path / "nowhere" / "agent", seed=1)
     with pytest.raises(AgentFileError, match="not found"):
-        add_robustness(tmp_path / "agent", "pgd-10 eps=1/255", Evaluation(0.0, 0.0, 1, [0.0], 0, 0.0))
+        add_robustness(tmp_path / "agent", "pgd-10 eps=1/255", Evaluation(0.0, 0.0, 1, [0.0], 0, 0.0), agent_sha256="0")

@@ -35,7 +35,8 @@ def test_work_order_follows_targets(tmp_path, monkeypatch):
 
     # once pong-ddqn exists, the next missing vanilla agent comes before pong-sa-ddqn
     assert campaign.next_target(agents).stem == "freeway-ddqn"
-    update_card(agents / "pong-ddqn", evaluation=dataclasses.replace(card.evaluation, mean=20.0))
+    update_card(agents / "pong-ddqn", evaluation=dataclasses.replace(card.evaluation, mean=20.0),
+                agent_sha256=card.sha256)
 
     # a second chunk resumes the run (campaign --threads replaces the recorded thread count); a worse agent does
     # not replace the one in data/agents
@@ -208,10 +209,11 @@ def test_claims_are_provisional_while_an_agent_is_below_its_minimum(tmp_path):
     assert campaign.provisional_games(tmp_path) == {
         "Pong": "provisional: pong-sa-ddqn has no pgd-10 eps=1/255 evaluation"}
     label = campaign.PGD10.label
-    update_card(tmp_path / "pong-sa-ddqn", robustness={label: evaluation(-3.0, label)})
+    sha256 = read_card(tmp_path / "pong-sa-ddqn").sha256
+    update_card(tmp_path / "pong-sa-ddqn", robustness={label: evaluation(-3.0, label)}, agent_sha256=sha256)
     assert campaign.provisional_games(tmp_path) == {
         "Pong": "provisional: pong-sa-ddqn scores -3 on pgd-10 eps=1/255, below its minimum 19"}
-    update_card(tmp_path / "pong-sa-ddqn", robustness={label: evaluation(20.0, label)})
+    update_card(tmp_path / "pong-sa-ddqn", robustness={label: evaluation(20.0, label)}, agent_sha256=sha256)
     assert campaign.provisional_games(tmp_path) == {}
 
 
@@ -242,7 +244,8 @@ def test_a_robust_candidate_must_not_lose_under_pgd50(tmp_path, monkeypatch):
     monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=14.0))
     _save(agents, bankheist_sa, 282.0)
     update_card(agents / "bankheist-sa-ddqn", robustness={campaign.PGD10.label: Evaluation(282.0, 0.0, 1, [282.0], 0, 0.0),
-                                                         campaign.PGD50.label: Evaluation(285.0, 0.0, 1, [285.0], 0, 0.0)})
+                                                         campaign.PGD50.label: Evaluation(285.0, 0.0, 1, [285.0], 0, 0.0)},
+                agent_sha256=read_card(agents / "bankheist-sa-ddqn").sha256)
     calls = []
 
     def scores(natural, pgd10, pgd50):
@@ -307,6 +310,32 @@ def test_the_campaign_completes_model_cards_before_it_trains(tmp_path, monkeypat
     card = read_card(tmp_path / "pong-ddqn")
     assert card.robustness[pgd50.label].mean == -5.0 and card.robustness[campaign.PGD10.label].mean == 21.0
     assert campaign.missing_evaluations(tmp_path) == []
+
+
+def test_campaign_results_never_land_in_a_replaced_agents_card(tmp_path, monkeypatch):
+    """Session 40: an agent promoted into a file while an evaluation of the old weights runs. Neither the card
+    completion nor a candidate's evaluation writes the old weights' result into the new weights' card."""
+    from paperlib.agents import AgentFileError
+
+    pong, bankheist_sa = campaign.TARGETS[0], next(t for t in campaign.TARGETS if t.stem == "bankheist-sa-ddqn")
+    _save(tmp_path, pong, 21.0)
+    candidate = tmp_path / "run" / "agent"
+    save_agent(candidate, build_network("dueling", 1, 18), _card(game="BankHeist", method="sa-ddqn"))
+    monkeypatch.setattr(campaign, "evaluate_random_play", lambda *args, **kwargs: SimpleNamespace(mean=14.0))
+
+    def replaced_meanwhile(stem, episodes, attack=None, stop_after_seconds=None):
+        card = read_card(stem)
+        save_agent(stem, build_network("dueling", 1, len(card.actions)), dataclasses.replace(card, seed=card.seed + 1))
+        return Evaluation(5.0, 0.0, 1, [5.0], 0, 0.0, attack.label if attack else "none")
+
+    monkeypatch.setattr(campaign, "evaluate_agent", replaced_meanwhile)
+    for stem, run in ((tmp_path / "pong-ddqn", lambda: campaign.complete_cards(deadline=float("inf"), agents_dir=tmp_path)),
+                      (candidate, lambda: campaign.evaluate_and_promote(candidate, bankheist_sa, tmp_path / "agents"))):
+        with pytest.raises(AgentFileError, match="now describes another agent"):
+            run()
+        card = read_card(stem)
+        assert card.evaluation is None or card.evaluation.mean != 5.0
+        assert all(result.mean != 5.0 for result in card.robustness.values())
 
 
 def test_a_card_evaluation_paused_at_the_deadline_ends_the_campaign(tmp_path, monkeypatch):

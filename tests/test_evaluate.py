@@ -92,7 +92,7 @@ def test_attacked_evaluation_is_recorded_in_the_card(tmp_path, monkeypatch):
     again = evaluate_network(_random_pong_network(), "pong", episodes=1, max_frames_per_episode=400, progress=False,
                              attack=attack)
     assert result == again and result.attack == "pgd-2 eps=1/255"
-    update_card(stem, robustness={attack.label: result})
+    update_card(stem, robustness={attack.label: result}, agent_sha256=read_card(stem).sha256)
     assert read_card(stem).robustness["pgd-2 eps=1/255"] == result
 
 
@@ -233,7 +233,7 @@ def test_cli_evaluation_keeps_a_result_written_while_it_ran(tmp_path, monkeypatc
     other = Evaluation(1.0, 0.0, 1, [1.0], 0, 0.0, "pgd-50 eps=1/255")
 
     def meanwhile(*args, **kwargs):
-        update_card(stem, robustness={other.attack: other})
+        update_card(stem, robustness={other.attack: other}, agent_sha256=read_card(stem).sha256)
         return Evaluation(2.0, 0.0, 1, [2.0], 0, 0.0, "pgd-10 eps=1/255")
 
     monkeypatch.setattr(evaluate, "evaluate_agent", meanwhile)

@@ -81,9 +81,12 @@ def claim_checks(summary: pd.DataFrame, caveats: Mapping[str, str] | None = None
     lines = []
     for game, rows in summary.groupby("game"):
         by_method = rows.set_index("method")
-        present = [m for m in ("ddqn", "sa-ddqn") if m in by_method.index and by_method.loc[m, "perturbations"] > 0]
-        if len(present) < 2:
-            lines.append(f"{game}: not testable yet (successful perturbations only for: {', '.join(present) or 'none'})")
+        missing = [m for m in ("ddqn", "sa-ddqn") if m not in by_method.index]
+        unbroken = [m for m in ("ddqn", "sa-ddqn") if m in by_method.index and by_method.loc[m, "perturbations"] == 0]
+        if missing or unbroken:
+            reasons = ([f"no agent: {', '.join(missing)}"] if missing else []) + (
+                [f"no successful perturbation within the bound: {', '.join(unbroken)}"] if unbroken else [])
+            lines.append(f"{game}: not testable ({'; '.join(reasons)})")
             continue
         v, a = by_method.loc["ddqn"], by_method.loc["sa-ddqn"]
         verdict = lower_verdict(a, v, "centroid")

@@ -30,6 +30,9 @@ def test_failed_attacks_are_excluded_and_reported():
     table = attack_table(attacks, bound=1 / 255).set_index("method")
     assert table.loc["ddqn", "successes"] == 0 and np.isnan(table.loc["ddqn", "median_l2"])
     assert table.loc["sa-ddqn", "success_rate"] == 1.0
-    assert "not testable yet" in claim_checks(spectrum_summary(attacks, 10, 50))[0]
+    assert claim_checks(spectrum_summary(attacks, 10, 50)) == [
+        "Pong: not testable (no successful perturbation within the bound: ddqn)"]
+    only_vanilla = {("Pong", "ddqn"): _attacks(5)}
+    assert claim_checks(spectrum_summary(only_vanilla, 10, 50)) == ["Pong: not testable (no agent: sa-ddqn)"]
     assert len(plot_figure1(attacks, ["Pong"]).axes) == 3  # two panels, one colour bar (the failed one is empty)
     assert plot_figure2(attacks, ["Pong"], resamples=50).axes[0].lines

@@ -69,10 +69,13 @@ def agent_maps(stem: str | Path, sampling: StateSampling, temperature: float = 1
 
 
 def measure_table(maps: dict[tuple[str, str], FeatureMaps], resamples: int = 1000) -> pd.DataFrame:
-    """Tables 1-2: one row per (game, method), each measure of the summed map with a 95% bootstrap interval."""
+    """Tables 1-2: one row per (game, method), each measure of the summed map with a 95% bootstrap interval, and
+    ``states with K>0``, the states in which some single-pixel ablation changes the greedy action: a resample that
+    holds none of them has an all-zero KMAP, whose S(K) is undefined and left out of the interval."""
     rows = []
     for (game, method), agent in sorted(maps.items()):
-        row = {"game": game, "method": method, "states": len(agent.kmap)}
+        row = {"game": game, "method": method, "states": len(agent.kmap),
+               "states with K>0": int((agent.kmap.reshape(len(agent.kmap), -1) > 0).any(axis=1).sum())}
         for measure, (kind, function) in MEASURES.items():
             per_state = getattr(agent, kind)
             row[measure] = function(per_state.sum(axis=0))

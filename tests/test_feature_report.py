@@ -28,7 +28,10 @@ def test_table_values_intervals_and_paper_columns():
     assert 83.9 <= vanilla["S(K) low"] <= vanilla["S(K) high"] <= 84.0  # a percentile interval of the resampled sums
     assert adversarial["S(K) low"] == pytest.approx(1.0) and adversarial["S(K) high"] == pytest.approx(1.0)
     assert vanilla["S(K) paper"] == 49.7993 and adversarial["S(K) paper"] == 1.9508
-    assert (table["states"] == 6).all()
+    assert (table["states"] == 6).all() and (table["states with K>0"] == 6).all()
+    some = _maps("sparse")
+    some.kmap[[0, 2, 5]] = 0.0  # three states where no ablation changes the action
+    assert measure_table({("Pong", "sa-ddqn"): some}, resamples=50)["states with K>0"].tolist() == [3]
     assert claim_checks(table)[0].startswith("Pong: adversarial KMAP sparser than vanilla: holds (bootstrap")
     assert claim_checks(table, {"Pong": "provisional: why"})[0].endswith(" [provisional: why]")
     assert not claim_checks(table, {"Freeway": "provisional: why"})[0].endswith("]")

@@ -276,7 +276,8 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
     tied under PGD-10 (283 against 282) scored 213 against 285 under PGD-50 (book/training.md, session 37); a
     promoted agent's card then has its PGD-50 entry already. A promoted agent takes its cached evaluations along
     (:func:`paperlib.evaluate.copy_evaluations`). Returns (score, the score it had to beat, promoted)."""
-    candidate_sha256 = read_card(candidate).sha256  # results are written only into the card of these weights
+    candidate_card = read_card(candidate)  # results are written only into the card of these weights
+    candidate_sha256 = candidate_card.sha256
     natural = evaluate_agent(candidate, episodes=episodes)
     update_card(candidate, evaluation=natural, agent_sha256=candidate_sha256)
     score = natural.mean
@@ -285,7 +286,7 @@ def evaluate_and_promote(candidate: Path, target: Target, agents_dir: Path = AGE
         update_card(candidate, robustness={PGD10.label: attacked}, agent_sha256=candidate_sha256)
         score = attacked.mean
     # random play is also the baseline under attack: an attack cannot change random actions
-    random_play = evaluate_random_play(target.game, episodes, frame_stack=read_card(candidate).frame_stack).mean
+    random_play = evaluate_random_play(target.game, episodes, frame_stack=candidate_card.frame_stack).mean
     baseline = current_score(target, agents_dir)
     baseline = random_play if baseline is None else baseline
     promoted = score > baseline and natural.mean > random_play

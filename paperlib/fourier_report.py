@@ -83,9 +83,12 @@ def claim_checks(summary: pd.DataFrame, caveats: Mapping[str, str] | None = None
         by_method = rows.set_index("method")
         missing = [m for m in ("ddqn", "sa-ddqn") if m not in by_method.index]
         unbroken = [m for m in ("ddqn", "sa-ddqn") if m in by_method.index and by_method.loc[m, "perturbations"] == 0]
-        if missing or unbroken:
-            reasons = ([f"no agent: {', '.join(missing)}"] if missing else []) + (
-                [f"no successful perturbation within the bound: {', '.join(unbroken)}"] if unbroken else [])
+        reasons = []
+        if missing:
+            reasons.append(f"no agent: {', '.join(missing)}")
+        if unbroken:
+            reasons.append(f"no successful perturbation within the bound: {', '.join(unbroken)}")
+        if reasons:
             lines.append(f"{game}: not testable ({'; '.join(reasons)})")
             continue
         v, a = by_method.loc["ddqn"], by_method.loc["sa-ddqn"]

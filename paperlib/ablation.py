@@ -14,7 +14,9 @@ compute Q(Z_ij(s), .) for all H x W pixels, with the same values up to float32 r
   changed cell's contribution through every kernel tap (one matrix product; cells unchanged in every
   channel left out); into the first fully connected layers as a sparse update of their
   pre-activations, over only the features that some ablation of the batch changes (a unit off before
-  and after contributes nothing; in Pong most of the last convolution's units are off).
+  and after contributes nothing; in Pong most of the last convolution's units are off), and where the units off in
+  the clean state that some ablation turns on are at least half of those (in the Atari agents; each is turned on by
+  few ablations), their changes through one sparse product (``embedding_bag``) and only the rest through a dense one.
   The rest of the head runs batched. Pixels that are already zero in every frame are not
   propagated at all: there Z_ij(s) = s (more than half of a RoadRunner frame is black). The
   weight matrices this needs are kept between calls while the weights are unchanged. Changes are
@@ -415,16 +417,40 @@ def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: tor
             delta_pre = _first_layer_delta(conv, delta, rows - out_r * s_r, cols - out_c * s_c, len_r, len_c)
         else:
             delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
-        delta = _relu_change(delta_pre, pre.at(out_r, out_c))  # delta_pre is always a fresh tensor
+        clean = pre.at(out_r, out_c)
+        delta = _relu_change(delta_pre, clean)  # delta_pre is always a fresh tensor
         rows, cols = out_r, out_c
     start, size = (int(rows[0]), int(cols[0])), tuple(delta.shape[1:3])
     features_shape = clean_windows[-1].shape
-    change = delta.reshape(len(pixels), -1)
-    # a feature that no ablation of the batch changes (a unit off before and after) needs no weights
+    weights = [_WindowWeights.of(layer).get(features_shape, size, start) for layer in linears]
+    off_in_clean = clean[1][0].reshape(-1) == 0  # -max(pre, 0) of the window that the whole batch shares
+    return _first_linear_update(delta.reshape(len(pixels), -1), off_in_clean, weights, clean_linear)
+
+
+def _first_linear_update(change: torch.Tensor, off_in_clean: torch.Tensor, weights: list[torch.Tensor],
+                         clean_linear: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Pre-activations ``clean + change @ weight`` of the first linear layers for a batch's feature changes
+    ``change`` (P, F), with ``weights`` (F, out) each. A feature that no ablation of the batch changes (a unit off
+    before and after) needs no weights. A unit on in the clean state changes with nearly every ablation that reaches
+    it, but one off in it (``off_in_clean``) changes only for the few ablations that turn it on: in the Atari agents
+    such units are most of the changed ones (Pong DDQN: 381 of 461 per batch, 12 of 57 per ablation), so where they
+    are at least as many as the others, their changes enter as a sparse product (one ``embedding_bag`` over the
+    nonzero changes), the others as one dense product."""
     used = _nonzero_along(change, 0)
-    change = change.index_select(1, used)
-    return [torch.addmm(clean, change, _WindowWeights.of(layer).get(features_shape, size, start).index_select(0, used))
-            for layer, clean in zip(linears, clean_linear)]
+    turned_on = off_in_clean[used]
+    dense, sparse = used[~turned_on], used[turned_on]
+    if len(sparse) < len(dense):
+        dense, sparse = used, sparse[:0]
+    out = [torch.addmm(clean, change.index_select(1, dense), weight.index_select(0, dense))
+           for weight, clean in zip(weights, clean_linear)]
+    if len(sparse):
+        sparse_change = change.index_select(1, sparse)
+        pixel, column = sparse_change.nonzero(as_tuple=True)  # row-major: by pixel
+        first_of_pixel = torch.searchsorted(pixel, torch.arange(len(change), device=change.device))
+        values, features = sparse_change[pixel, column], sparse[column]
+        for pre, weight in zip(out, weights):
+            pre.add_(nn.functional.embedding_bag(features, weight, first_of_pixel, mode="sum", per_sample_weights=values))
+    return out
 
 
 class _WindowWeights(_WeightDerived):

@@ -354,3 +354,37 @@ def test_stride1_scatter_equals_a_convolution_of_the_placed_change():
         got = _stride1_delta(conv, delta, rows, cols, 4, 4)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     assert (got[2] == 0).all()
+
+
+@pytest.mark.parametrize("turned_on_columns", [2, 9])
+def test_first_linear_update_equals_the_dense_product(turned_on_columns):
+    """Both forms of the first linear layers' update, one dense product (few units turned on) or a dense product
+    plus a sparse one over the units off in the clean state (as many turned on as the others, or more), give
+    clean + change @ weight; unchanged features and ablations that turn no unit on included."""
+    from paperlib.ablation import _first_linear_update
+
+    generator = torch.Generator().manual_seed(0)
+    change = torch.zeros(6, 12, dtype=torch.float64)
+    off_in_clean = torch.ones(12, dtype=torch.bool)
+    off_in_clean[:4] = False  # units 0-3 on in the clean state: changed by every ablation but the last
+    change[:5, :4] = torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    for pixel, column in [(0, 4), (0, 6), (2, 5), (4, 4), (5, 7), (3, 10), (3, 11), (1, 9), (2, 8)][:turned_on_columns]:
+        change[pixel, column] = float(torch.randn(1, generator=generator))
+    weights = [torch.randn(12, 5, generator=generator, dtype=torch.float64) for _ in range(2)]
+    clean = [torch.randn(5, generator=generator, dtype=torch.float64) for _ in range(2)]
+    got = _first_linear_update(change, off_in_clean, weights, clean)
+    for pre, weight, clean_pre in zip(got, weights, clean):
+        torch.testing.assert_close(pre, clean_pre + change @ weight, rtol=0, atol=1e-12)
+
+
+def test_incremental_is_exact_where_ablations_turn_units_on(monkeypatch):
+    """In the Pong DDQN agent most of the last convolution's units are off in the clean state and many are turned on
+    by some ablation (in random networks hardly any), so the sparse update of the first linear layers runs there:
+    the same Q-values as the dense path."""
+    network, card = load_agent(Path("data/agents/pong-ddqn"))
+    sparse_updates = []
+    embedding_bag = nn.functional.embedding_bag
+    monkeypatch.setattr(nn.functional, "embedding_bag", lambda *a, **k: sparse_updates.append(1) or embedding_bag(*a, **k))
+    state = _random_play_state(card.game, card.frame_stack)
+    _close(ablated_q_incremental(network, state), ablated_q_dense(network, state))
+    assert sparse_updates

@@ -435,7 +435,10 @@ def _first_linear_update(change: torch.Tensor, off_in_clean: torch.Tensor, weigh
     it, but one off in it (``off_in_clean``) changes only for the few ablations that turn it on: in the Atari agents
     such units are most of the changed ones (Pong DDQN: 381 of 461 per batch, 12 of 57 per ablation), so where they
     are at least as many as the others, their changes enter as a sparse product (one ``embedding_bag`` over the
-    nonzero changes), the others as one dense product."""
+    nonzero changes), the others as one dense product. Side by side with one dense product over all used features
+    (one thread, three random-play states, five interleaved repeats) the whole path was 1.10x as fast on the Pong
+    DDQN agent, 1.21x on BankHeist DDQN and 1.09x on Freeway SA-DDQN; in a random network and in RoadRunner SA-DDQN
+    few units are turned on, and the dense product alone runs (0.98x and 1.00x, the noise)."""
     used = _nonzero_along(change, 0)
     turned_on = off_in_clean[used]
     dense, sparse = used[~turned_on], used[turned_on]

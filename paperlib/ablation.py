@@ -417,13 +417,14 @@ def _ablated_linear(convs: list[nn.Conv2d], linears: list[nn.Linear], state: tor
             delta_pre = _first_layer_delta(conv, delta, rows - out_r * s_r, cols - out_c * s_c, len_r, len_c)
         else:
             delta_pre = _conv_delta(conv, delta, rows, cols, out_r, out_c, len_r, len_c)
-        clean = pre.at(out_r, out_c)
-        delta = _relu_change(delta_pre, clean)  # delta_pre is always a fresh tensor
+        clean_window = pre.at(out_r, out_c)
+        delta = _relu_change(delta_pre, clean_window)  # delta_pre is always a fresh tensor
         rows, cols = out_r, out_c
     start, size = (int(rows[0]), int(cols[0])), tuple(delta.shape[1:3])
     features_shape = clean_windows[-1].shape
     weights = [_WindowWeights.of(layer).get(features_shape, size, start) for layer in linears]
-    off_in_clean = clean[1][0].reshape(-1) == 0  # -max(pre, 0) of the window that the whole batch shares
+    _, minus_positive = clean_window  # -max(pre, 0) on the last convolution's window, which the whole batch shares
+    off_in_clean = minus_positive[0].reshape(-1) == 0
     return _first_linear_update(delta.reshape(len(pixels), -1), off_in_clean, weights, clean_linear)
 
 
@@ -443,7 +444,7 @@ def _first_linear_update(change: torch.Tensor, off_in_clean: torch.Tensor, weigh
     turned_on = off_in_clean[used]
     dense, sparse = used[~turned_on], used[turned_on]
     if len(sparse) < len(dense):
-        dense, sparse = used, sparse[:0]
+        dense, sparse = used, used[:0]
     out = [torch.addmm(clean, change.index_select(1, dense), weight.index_select(0, dense))
            for weight, clean in zip(weights, clean_linear)]
     if len(sparse):

@@ -18,7 +18,7 @@ from paperlib.agents import load_agent, read_card
 from paperlib.bootstrap import bootstrap_interval, lower_verdict
 from paperlib.cache import agent_cache_dir, cached
 from paperlib.cw import CWConfig, carlini_wagner
-from paperlib.ddqn import METHOD_LABELS
+from paperlib.ddqn import METHOD_LABELS, METHODS
 from paperlib.preprocess import to_network_input
 from paperlib.spectra import centred_spectrum, low_frequency_fraction, normalised_energy, spectral_centroid
 from paperlib.states import StateSampling, sample_states
@@ -81,8 +81,8 @@ def claim_checks(summary: pd.DataFrame, caveats: Mapping[str, str] | None = None
     lines = []
     for game, rows in summary.groupby("game"):
         by_method = rows.set_index("method")
-        missing = [m for m in ("ddqn", "sa-ddqn") if m not in by_method.index]
-        unbroken = [m for m in ("ddqn", "sa-ddqn") if m in by_method.index and by_method.loc[m, "perturbations"] == 0]
+        missing = [m for m in METHODS if m not in by_method.index]
+        unbroken = [m for m in METHODS if m in by_method.index and by_method.loc[m, "perturbations"] == 0]
         reasons = []
         if missing:
             reasons.append(f"no agent: {', '.join(missing)}")

@@ -25,7 +25,7 @@ import torch
 from benchmarks.feature_map_speed import sample_states
 from benchmarks.timing import machine, time_interleaved
 from paperlib import ablation
-from paperlib.agents import load_agent, read_card
+from paperlib.agents import load_agent
 
 DEFAULT_AGENTS = ["data/agents/pong-ddqn", "data/agents/bankheist-ddqn", "data/agents/freeway-sa-ddqn",
                   "data/agents/roadrunner-sa-ddqn"]
@@ -71,8 +71,8 @@ def main() -> None:
         print(f"working tree against {args.revision}; {args.states} state(s) per agent, {args.repeats} repeats; "
               f"{machine()}")
         for agent in args.agents:
-            network, _ = load_agent(agent)
-            states = sample_states(read_card(agent).game, args.states)
+            network, card = load_agent(agent)
+            states = sample_states(card.game, args.states)
             difference = first_difference(before, network, states)
             if difference is not None:
                 print(f"{agent}: values differ from {args.revision} ({difference}); not timed")

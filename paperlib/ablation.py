@@ -346,8 +346,10 @@ def _tap_targets(span_r: int, span_c: int, kernel: tuple[int, int], out_size: tu
                  device: torch.device) -> torch.Tensor:
     """Where a stride-1 convolution sends an input cell, per kernel tap: (span_r * span_c, k_r * k_c), row
     r * span_c + c for the cell at input position (r, c) counted from the output window's first input position,
-    entry (a, b) its position in the output window (row-major), (r - k_r + 1 + a) * len_c + (c - k_c + 1 + b),
-    or 2**62 where that lies outside the window (the caller clamps it to its discarded row). Built once per shape."""
+    column a * k_c + b (tap (a, b), the column order of the single-cell window map) its position in the output
+    window (row-major), (r - k_r + 1 + a) * len_c + (c - k_c + 1 + b), or 2**62 where that lies outside the window
+    (the caller clamps it to its discarded row). Built once per shape (kept by ``lru_cache``: it depends on the
+    kernel and window sizes only, not on the weights that :class:`_WeightDerived` tracks)."""
     (k_r, k_c), (len_r, len_c) = kernel, out_size
     u = torch.arange(span_r, device=device)[:, None] - k_r + 1 + torch.arange(k_r, device=device)  # (span_r, k_r)
     v = torch.arange(span_c, device=device)[:, None] - k_c + 1 + torch.arange(k_c, device=device)
